@@ -1,0 +1,38 @@
+# One command per habit, the same on a laptop and in CI (architecture rule 10).
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+MODELS_STAMP := models/build/.built
+
+.PHONY: install models run test test-unit test-integration test-e2e bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	# torch first and exact: pip takes the local CPU wheel, so nothing pulls a CUDA build.
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[build,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+models: $(STAMP)
+	$(BIN)/python -m models.build --out models/build
+
+run: models
+	$(BIN)/maas run
+
+test: models
+	$(BIN)/pytest tests/unit tests/integration tests/multinode tests/e2e -q
+
+test-unit: models
+	$(BIN)/pytest tests/unit -q
+
+bench: models
+	$(BIN)/python bench/bench_serving.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check maas tests bench models
+
+clean:
+	rm -rf models/build $(VENV)

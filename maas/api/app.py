@@ -1,0 +1,128 @@
+"""HTTP shell over the data plane: the Open Inference Protocol (V2) REST endpoints, built by ``create_app``.
+
+Endpoints: GET /v2/health/live, GET /v2/health/ready, GET /v2, GET /v2/models (maas catalog),
+POST /v2/repository/index, GET /v2/models/{m}[/versions/{v}], GET .../ready, POST .../infer.
+Every error is ``{"error": "..."}`` with the status its ``MaasError`` carries (see maas.errors).
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from maas.api.dataplane import DataPlane
+from maas.errors import InvalidInput, MaasError, PayloadTooLarge
+
+__all__ = ["create_app", "read_body"]
+
+log = logging.getLogger(__name__)
+
+
+def _error(status: int, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+async def read_body(request: Request, limit_bytes: int) -> bytes:
+    """The request body, decompressed (gzip/deflate), never more than ``limit_bytes``: 413 above it."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit_bytes:
+        raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of {limit_bytes} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit_bytes:
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit_bytes} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise InvalidInput(f"Content-Encoding {encoding!r} is not supported (allowed: identity, gzip, deflate)")
+    inflater = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
+    try:
+        out = inflater.decompress(body, limit_bytes + 1)
+    except zlib.error as exc:
+        raise InvalidInput(f"request body is not valid {encoding}: {exc}") from None
+    if len(out) > limit_bytes or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"decompressed request body exceeds the limit of {limit_bytes} bytes")
+    return out
+
+
+def create_app(dataplane: DataPlane, *, max_body_bytes: int) -> FastAPI:
+    """The V2 REST app for one data plane. No globals: every app has its own state."""
+    app = FastAPI(title="maas", version="v2", docs_url="/docs", redoc_url=None)
+
+    @app.exception_handler(MaasError)
+    async def _maas_error(_: Request, exc: MaasError) -> JSONResponse:
+        return _error(exc.status, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(400, f"invalid request: {exc.errors()[0].get('msg', 'bad request')}")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return _error(500, f"internal error: {type(exc).__name__}")
+
+    @app.get("/v2/health/live")
+    async def live() -> dict:
+        return {"live": dataplane.live()}
+
+    @app.get("/v2/health/ready")
+    async def ready() -> JSONResponse:
+        if dataplane.ready():
+            return JSONResponse({"ready": True})
+        return _error(503, "no model is deployed and ready yet", ready=False)
+
+    @app.get("/v2")
+    async def server_metadata() -> dict:
+        return dataplane.server_metadata()
+
+    @app.get("/v2/models")
+    async def catalog() -> dict:
+        return {"models": dataplane.catalog()}
+
+    @app.post("/v2/repository/index")
+    async def repository_index() -> list:
+        return [
+            {"name": m["name"], "version": m["version"], "state": "READY" if m["tiers"] else "UNAVAILABLE"}
+            for m in dataplane.catalog()
+        ]
+
+    async def _metadata(model: str, version: str | None = None) -> dict:
+        return dataplane.model_metadata(model, version)
+
+    async def _ready(model: str, version: str | None = None) -> JSONResponse:
+        if dataplane.model_ready(model, version):
+            return JSONResponse({"name": model, "ready": True})
+        return _error(503, f"model {model!r} is not deployed on any tier yet", name=model, ready=False)
+
+    async def _infer(request: Request, model: str, version: str | None = None) -> Response:
+        body = await read_body(request, max_body_bytes)
+        result = await dataplane.infer(model, version, body, request.headers)
+        if result.header_length is None:
+            return Response(result.body, media_type="application/json")
+        return Response(
+            result.body,
+            media_type="application/octet-stream",
+            headers={"Inference-Header-Content-Length": str(result.header_length)},
+        )
+
+    app.add_api_route("/v2/models/{model}", _metadata, methods=["GET"])
+    app.add_api_route("/v2/models/{model}/versions/{version}", _metadata, methods=["GET"])
+    app.add_api_route("/v2/models/{model}/ready", _ready, methods=["GET"])
+    app.add_api_route("/v2/models/{model}/versions/{version}/ready", _ready, methods=["GET"])
+    app.add_api_route("/v2/models/{model}/infer", _infer, methods=["POST"])
+    app.add_api_route("/v2/models/{model}/versions/{version}/infer", _infer, methods=["POST"])
+    return app

@@ -1,0 +1,203 @@
+"""The gateway's view of the tiers: estimates from the tier models plus live queue state, per request.
+
+``PlacementEstimator`` owns what the live path knows beyond one request: requests in flight per (model, tier),
+the host time each model takes on each tier (learned from completions), and the emulation scales. It builds the
+``TierView``s a policy ranks with ``maas.routing.views_from_estimates``, the same function the simulator uses.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from maas.api.hints import RoutingHints, parse_hints
+from maas.clock import Clock
+from maas.models import ModelManifest
+from maas.routing import RouteRequest, TierView
+from maas.routing.views import TierQueue, views_from_estimates
+from maas.settings import Settings
+from maas.tiers import Topology, World
+
+__all__ = ["Placement", "PlacementEstimator"]
+
+_EWMA = 0.2
+_DEFAULT_HOST_MS = 1.0
+
+
+@dataclass(slots=True)
+class Placement:
+    """The tier chosen for one request and what was estimated for it."""
+
+    request: RouteRequest
+    tier: str
+    view: TierView
+    precision: str
+    host_ms: float
+    compute_factor: float
+    input_bytes: int
+    output_bytes: int
+    t_s: float
+
+
+class PlacementEstimator:
+    def __init__(self, topology: Topology, world: World, clock: Clock, settings: Settings) -> None:
+        self._topology = topology
+        self._world = world
+        self._clock = clock
+        self._network_scale = settings.network_emulation
+        self._compute_scale = settings.compute_emulation
+        self._tiers = list(topology.tier_names)
+        self._queues: dict[tuple[str, str], TierQueue] = {}
+        self._host_ms: dict[tuple[str, str], float] = {}
+        self._hop_ms = 0.5
+        self._rng = random.Random(settings.seed)
+        self._kinds = {name: spec.kind for name, spec in topology.tiers.items()}
+
+    # -- per tier facts ---------------------------------------------------------------------------------------
+    def precision(self, tier: str) -> str:
+        return self._topology.tiers[tier].precision
+
+    def slots(self, tier: str) -> int:
+        return self._topology.tiers[tier].slots
+
+    def hints(self, parameters: Mapping[str, Any], headers: Mapping[str, str]) -> RoutingHints:
+        return parse_hints(
+            parameters,
+            headers,
+            tiers=self._tiers,
+            site_exists=self._site_exists,
+            default_site=self._topology.default_site,
+        )
+
+    def _site_exists(self, name: str) -> bool:
+        try:
+            self._topology.site(name)
+        except (KeyError, LookupError, ValueError):
+            return False
+        return True
+
+    def _host_estimate(self, manifest: ModelManifest, tier: str) -> float:
+        key = (manifest.name, tier)
+        known = self._host_ms.get(key)
+        if known is not None:
+            return known
+        profile = manifest.profile.get(self.precision(tier)) or manifest.profile.get("fp32") or {}
+        return float(profile.get("host_ms_p50", _DEFAULT_HOST_MS))
+
+    # -- views and placement --------------------------------------------------------------------------------
+    def views(
+        self, manifest: ModelManifest, route: RouteRequest, tiers: list[str], output_bytes: int
+    ) -> list[TierView]:
+        now_s = self._clock.now_s()
+        estimates = {}
+        queues = {}
+        for tier in tiers:
+            host_ms = self._host_estimate(manifest, tier)
+            est = self._world.estimate(
+                route.site,
+                tier,
+                host_compute_ms=host_ms,
+                precision=self.precision(tier),
+                input_bytes=route.input_bytes,
+                output_bytes=output_bytes,
+                t_s=now_s,
+            )
+            estimates[tier] = _Scaled(est, self._network_scale, host_ms * self._compute_factor(est, host_ms))
+            queues[tier] = self._queue(manifest.name, tier)
+        return views_from_estimates(
+            estimates, queues, now_s=now_s, platform_ms=self._hop_ms, kinds=self._kinds, rng=self._rng
+        )
+
+    def _compute_factor(self, est: Any, host_ms: float) -> float:
+        factor = est.compute_ms / host_ms if host_ms > 0 else 1.0
+        return 1.0 + (factor - 1.0) * self._compute_scale
+
+    def placement(
+        self, manifest: ModelManifest, route: RouteRequest, view: TierView, output_bytes: int
+    ) -> Placement:
+        host = self._host_estimate(manifest, view.tier)
+        return Placement(
+            request=route,
+            tier=view.tier,
+            view=view,
+            precision=self.precision(view.tier),
+            host_ms=host,
+            compute_factor=view.compute_ms / host if host > 0 else 1.0,
+            input_bytes=route.input_bytes,
+            output_bytes=output_bytes,
+            t_s=self._clock.now_s(),
+        )
+
+    def sample_link_ms(self, placement: Placement, rng: np.random.Generator) -> tuple[float, float]:
+        if self._network_scale == 0:
+            return 0.0, 0.0
+        up, down = self._world.sample_link_ms(
+            placement.request.site,
+            placement.tier,
+            input_bytes=placement.input_bytes,
+            output_bytes=placement.output_bytes,
+            rng=rng,
+            t_s=placement.t_s,
+        )
+        return up * self._network_scale, down * self._network_scale
+
+    # -- live state -------------------------------------------------------------------------------------------
+    def _queue(self, model: str, tier: str) -> TierQueue:
+        key = (model, tier)
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = TierQueue(in_flight=[0], slots=self.slots(tier))
+        return queue
+
+    @contextmanager
+    def in_flight(self, model: str, tier: str) -> Iterator[None]:
+        queue = self._queue(model, tier)
+        queue.in_flight[0] += 1
+        try:
+            yield
+        finally:
+            queue.in_flight[0] -= 1
+
+    def account(self, placement: Placement, host_ms: float, compute_ms: float) -> tuple[float, float]:
+        """Energy (J) and carbon (g) of a completed request; the tier models record it (battery drain)."""
+        est = self._world.estimate(
+            placement.request.site,
+            placement.tier,
+            host_compute_ms=host_ms,
+            precision=placement.precision,
+            input_bytes=placement.input_bytes,
+            output_bytes=placement.output_bytes,
+            t_s=placement.t_s,
+        )
+        self._world.record_request(
+            placement.request.site, placement.tier, start_s=placement.t_s, compute_ms=compute_ms, energy_j=est.energy_j
+        )
+        return round(est.energy_j, 6), round(est.carbon_g, 6)
+
+    def learn(self, placement: Placement, host_ms: float, hop_ms: float) -> None:
+        key = (placement.request.model, placement.tier)
+        prev = self._host_ms.get(key, host_ms)
+        self._host_ms[key] = prev + _EWMA * (host_ms - prev)
+        self._hop_ms += _EWMA * (hop_ms - self._hop_ms)
+
+
+class _Scaled:
+    """A TierEstimate with network delays scaled by the emulation factor and compute set to the emulated time."""
+
+    __slots__ = ("_est", "uplink_ms", "downlink_ms", "network_p99_ms", "compute_ms")
+
+    def __init__(self, est: Any, network_scale: float, compute_ms: float) -> None:
+        self._est = est
+        self.uplink_ms = est.uplink_ms * network_scale
+        self.downlink_ms = est.downlink_ms * network_scale
+        p99 = getattr(est, "network_p99_ms", None)
+        self.network_p99_ms = None if p99 is None else p99 * network_scale
+        self.compute_ms = compute_ms
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._est, name)

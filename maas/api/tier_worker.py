@@ -1,0 +1,79 @@
+"""One model on one tier: an onnxruntime runner behind the tier's compute slots, with emulated device speed.
+
+Transport-free: the Ray tier deployment (maas.serving.tier_deployment) and the in-process ``LocalBackend`` both
+wrap a ``TierWorker``, so the emulation is the same with and without a cluster.
+
+Lifecycle:
+1. Built once per replica from a model manifest, the variant the tier serves (fp32 or int8) and the tier's slots.
+2. ``infer`` waits for a free slot (that wait is ``queue_ms``), runs onnxruntime on the host (``host_ms``), then
+   holds the slot for the extra time the emulated device would need (``compute_factor`` x host time).
+3. Results carry the measured parts so the gateway can report them and the router can learn from them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from maas.clock import Clock
+from maas.models import ModelManifest, ModelRunner
+
+__all__ = ["TierResult", "TierWorker"]
+
+
+@dataclass(slots=True)
+class TierResult:
+    """Outputs of one inference and how long each part took on the tier."""
+
+    outputs: dict[str, np.ndarray]
+    host_ms: float  # onnxruntime time on this host
+    compute_ms: float  # emulated device time (host_ms x compute_factor)
+    queue_ms: float  # waiting for a compute slot
+
+
+class TierWorker:
+    """Runs one model variant for one tier with ``slots`` concurrent computations."""
+
+    def __init__(
+        self,
+        manifest: ModelManifest,
+        models_dir: Path,
+        *,
+        tier: str,
+        variant: str,
+        slots: int,
+        clock: Clock,
+        ort_threads: int = 1,
+        perf_counter=time.perf_counter,
+    ) -> None:
+        self.tier = tier
+        self.variant = variant
+        self.model = manifest.name
+        self._runner = ModelRunner(manifest, models_dir, variant=variant, intra_op_threads=ort_threads)
+        if slots < 1:
+            raise ValueError(f"tier {tier}: slots must be >= 1, got {slots}")
+        self._slots = asyncio.Semaphore(slots)
+        self._clock = clock
+        self._perf = perf_counter
+        self._runner.warmup()
+
+    async def infer(self, inputs: dict[str, np.ndarray], compute_factor: float = 1.0) -> TierResult:
+        """Run one request; ``compute_factor`` is emulated device time over host time (>= 0)."""
+        t_arrive = self._perf()
+        async with self._slots:
+            queue_ms = (self._perf() - t_arrive) * 1e3
+            result = self._run(inputs, compute_factor, queue_ms)
+            extra_ms = result.compute_ms - result.host_ms
+            if extra_ms > 0:
+                await self._clock.sleep_s(extra_ms / 1e3)
+            return result
+
+    def _run(self, inputs: dict[str, np.ndarray], compute_factor: float, queue_ms: float) -> TierResult:
+        t0 = self._perf()
+        outputs = self._runner.infer(inputs)
+        host_ms = (self._perf() - t0) * 1e3
+        return TierResult(outputs, host_ms, host_ms * max(compute_factor, 0.0), queue_ms)

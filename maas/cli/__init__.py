@@ -1,0 +1,1 @@
+"""The ``maas`` command (see maas.cli.main)."""

@@ -1,0 +1,196 @@
+"""Operator commands: ``maas up``, ``down``, ``run``, ``status``, ``deploy``, ``undeploy``.
+
+They import the Ray layer lazily, after the Ray environment is applied, so ``maas --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import typer
+
+from maas.cli.common import EXIT_ERROR, EXIT_USAGE, errors_to_exit, fail, settings_from
+from maas.settings import Settings
+
+__all__ = ["register"]
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="Settings file (YAML); env MAAS_* and flags override it.")
+HostOpt = typer.Option(None, "--host", help="HTTP bind address (default 127.0.0.1).")
+PortOpt = typer.Option(None, "--port", help="HTTP port (default 8000).")
+
+
+def _serving():
+    from maas.serving.ray_env import apply_ray_env
+
+    apply_ray_env()
+    from maas.serving import platform
+
+    return platform
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def wait_until_serving(settings: Settings, placements: dict[str, list[str]], timeout_s: float = 300.0) -> None:
+    """Poll the gateway until it is ready and reports every placement (no fixed sleeps: poll and give up)."""
+    base = f"http://{settings.host}:{settings.port}"
+    deadline = time.monotonic() + timeout_s
+    last = "no answer yet"
+    with httpx.Client(timeout=5.0) as client:
+        while time.monotonic() < deadline:
+            try:
+                ready = client.get(f"{base}/v2/health/ready")
+                if ready.status_code == 200:
+                    seen = {m["name"]: set(m["tiers"]) for m in client.get(f"{base}/v2/models").json()["models"]}
+                    missing = [f"{m}@{t}" for m, ts in placements.items() for t in ts if t not in seen.get(m, set())]
+                    if not missing:
+                        return
+                    last = f"gateway does not see {', '.join(missing[:4])} yet"
+                else:
+                    last = f"ready answered {ready.status_code}"
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}"
+            time.sleep(0.25)
+    raise fail(f"the platform did not become ready at {base} within {timeout_s:.0f} s ({last})", EXIT_ERROR)
+
+
+def _parse_tiers(raw: str | None) -> list[str] | None:
+    if raw is None:
+        return None
+    tiers = [t.strip() for t in raw.split(",") if t.strip()]
+    if not tiers:
+        raise fail("--tiers: give at least one tier name", EXIT_USAGE)
+    return tiers
+
+
+def _bring_up(settings: Settings, models: str | None, tiers: str | None, start_cluster: bool) -> dict:
+    platform = _serving()
+    from maas.models import load_catalog
+    from maas.tiers import load_topology
+
+    with errors_to_exit():
+        catalog = load_catalog(settings.models_dir)
+        topology = load_topology(settings.topology_path)
+        model_names = [m.strip() for m in models.split(",")] if models else catalog.names()
+        tier_names = _parse_tiers(tiers) or list(topology.tier_names)
+        placements = {m: list(tier_names) for m in model_names}
+        return platform.up(
+            settings,
+            placements=placements,
+            start_cluster=start_cluster,
+            wait_ready=lambda: wait_until_serving(settings, placements),
+            progress=_say,
+        )
+
+
+def up(
+    config: Path | None = ConfigOpt,
+    host: str | None = HostOpt,
+    port: int | None = PortOpt,
+    models: str | None = typer.Option(None, help="Comma-separated models (default: every built model)."),
+    tiers: str | None = typer.Option(None, help="Comma-separated tiers (default: all four)."),
+    start_cluster: bool = typer.Option(True, help="Start a local Ray node if none is running."),
+) -> None:
+    """Start the local cluster, deploy the models on every tier, return when the API answers."""
+    settings = settings_from(config, host=host, port=port)
+    placements = _bring_up(settings, models, tiers, start_cluster)
+    n = sum(len(t) for t in placements.values())
+    _say(f"maas is up: {n} model@tier deployments, V2 API on http://{settings.host}:{settings.port}")
+
+
+def down(keep_cluster: bool = typer.Option(False, help="Remove the deployments but leave Ray running.")) -> None:
+    """Shut the platform down and stop the local Ray node."""
+    _serving().down(stop_cluster=not keep_cluster)
+    _say("maas is down")
+
+
+def run(
+    config: Path | None = ConfigOpt,
+    host: str | None = HostOpt,
+    port: int | None = PortOpt,
+    models: str | None = typer.Option(None, help="Comma-separated models (default: every built model)."),
+    tiers: str | None = typer.Option(None, help="Comma-separated tiers (default: all four)."),
+) -> None:
+    """``up``, serve until Ctrl-C or SIGTERM, then ``down`` (what ``make run`` does)."""
+    settings = settings_from(config, host=host, port=port)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        _bring_up(settings, models, tiers, start_cluster=True)
+        _say(f"serving http://{settings.host}:{settings.port} (Ctrl-C to stop)")
+        received = signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        _say(f"received {signal.Signals(received).name}, shutting down")
+    finally:
+        _serving().down(stop_cluster=True)
+        _say("maas is down")
+
+
+def status(output: str = typer.Option("table", "-o", "--output", help="table or json")) -> None:
+    """Tiers, deployments, replicas and health."""
+    if output not in ("table", "json"):
+        raise fail(f"--output: {output!r} is not allowed (allowed: table, json)", EXIT_USAGE)
+    platform = _serving()
+    if not platform.connect("auto"):
+        raise fail("the platform is not running (start it with `maas up`)", EXIT_ERROR)
+    info = platform.status()
+    if output == "json":
+        print(json.dumps(info, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    gw = info["gateway"]
+    console.print(f"gateway: {gw['status'] if gw else 'not deployed'}")
+    table = Table("model", "tier", "status", "replicas")
+    for d in sorted(info["deployments"], key=lambda d: (d["model"], d["tier"])):
+        table.add_row(d["model"], d["tier"], d["status"], ", ".join(f"{k}={v}" for k, v in d["replicas"].items()))
+    console.print(table)
+    for node in info["nodes"]:
+        console.print(f"node {node['node_id'][:12]}: tiers {', '.join(node['tiers']) or '-'}")
+
+
+def deploy(
+    model: str = typer.Argument(..., help="Model name from the catalog (models/build)."),
+    tiers: str = typer.Option(..., "--tiers", help="Comma-separated tiers to deploy on."),
+    config: Path | None = ConfigOpt,
+) -> None:
+    """Deploy MODEL on the given tiers of the running platform."""
+    settings = settings_from(config)
+    placements = {model: _parse_tiers(tiers) or []}
+    platform = _serving()
+    with errors_to_exit():
+        from maas.models import load_catalog
+        from maas.tiers import load_topology
+
+        load_catalog(settings.models_dir).get(model)
+        known = load_topology(settings.topology_path).tier_names
+        bad = [t for t in placements[model] if t not in known]
+        if bad:
+            raise fail(f"--tiers: {bad[0]!r} is not a tier (allowed: {', '.join(known)})", EXIT_USAGE)
+        if not platform.connect("auto"):
+            raise fail("the platform is not running (start it with `maas up`)", EXIT_ERROR)
+        platform.deploy_models(settings, placements)
+    wait_until_serving(settings, placements)
+    _say(f"deployed {model} on {', '.join(placements[model])}")
+
+
+def undeploy(model: str = typer.Argument(..., help="Model to remove from every tier.")) -> None:
+    """Remove MODEL from every tier."""
+    platform = _serving()
+    if not platform.connect("auto"):
+        raise fail("the platform is not running", EXIT_ERROR)
+    removed = platform.undeploy_model(model)
+    if not removed:
+        raise fail(f"model {model!r} is not deployed", EXIT_USAGE)
+    _say(f"undeployed {model} from {', '.join(removed)}")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (up, down, run, status, deploy, undeploy):
+        app.command()(command)

@@ -1,0 +1,79 @@
+"""The data plane's ``TierBackend`` on Ray Serve: one DeploymentHandle per ``model@tier`` application.
+
+Deployments are discovered from ``serve.status()``: at start, then every ``refresh_s`` in the background, so
+``maas deploy`` / ``maas undeploy`` take effect in the gateway without restarting it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import numpy as np
+from ray import serve
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, RayServeException
+
+from maas.api.tier_worker import TierResult
+from maas.errors import NotReady
+from maas.serving.tier_deployment import parse_app_name
+
+__all__ = ["RayBackend", "discover"]
+
+log = logging.getLogger(__name__)
+
+
+def discover() -> dict[str, list[str]]:
+    """Model -> tiers whose ``model@tier`` application is RUNNING."""
+    found: dict[str, list[str]] = {}
+    for name, app in serve.status().applications.items():
+        parsed = parse_app_name(name)
+        if parsed and str(app.status).endswith("RUNNING"):
+            found.setdefault(parsed[0], []).append(parsed[1])
+    return {m: sorted(t) for m, t in found.items()}
+
+
+class RayBackend:
+    def __init__(self, refresh_s: float = 2.0) -> None:
+        self._refresh_s = refresh_s
+        self._handles: dict[tuple[str, str], serve.handle.DeploymentHandle] = {}
+        self._deployed: dict[str, list[str]] = {}
+        self._task: asyncio.Task | None = None
+        self.refresh()
+
+    def refresh(self) -> None:
+        self._deployed = discover()
+
+    def deployed(self) -> dict[str, list[str]]:
+        if self._task is None:
+            try:
+                self._task = asyncio.get_running_loop().create_task(self._refresh_loop())
+            except RuntimeError:
+                pass
+        return self._deployed
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_s)
+            try:
+                self._deployed = await asyncio.to_thread(discover)
+            except Exception:  # the controller may be restarting; keep the last view
+                log.warning("deployment discovery failed", exc_info=True)
+
+    def _handle(self, model: str, tier: str) -> serve.handle.DeploymentHandle:
+        key = (model, tier)
+        handle = self._handles.get(key)
+        if handle is None:
+            name = f"{model}@{tier}"
+            handle = self._handles[key] = serve.get_deployment_handle(name, app_name=name, _check_exists=False)
+        return handle
+
+    async def infer(
+        self, model: str, tier: str, inputs: dict[str, np.ndarray], compute_factor: float
+    ) -> TierResult:
+        try:
+            return await self._handle(model, tier).infer.remote(inputs, compute_factor)
+        except BackPressureError:
+            raise NotReady(f"tier {tier!r} is overloaded for model {model!r}: its queue is full, retry later") from None
+        except (DeploymentUnavailableError, RayServeException) as exc:
+            self._handles.pop((model, tier), None)
+            raise NotReady(f"model {model!r} on tier {tier!r} is not available: {type(exc).__name__}") from None

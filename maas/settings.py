@@ -1,0 +1,77 @@
+"""Platform settings: one validated object. Precedence: defaults < YAML file < ``MAAS_*`` env vars < CLI flags.
+
+Nothing reads the environment at import time; ``load_settings`` is called by whoever starts something.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from maas.errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Everything the platform needs to start; every field has a unit in its name where it has one."""
+
+    model_config = SettingsConfigDict(env_prefix="MAAS_", extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Address the HTTP ingress binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP ingress.")
+    models_dir: Path = Field(ROOT / "models" / "build", description="Built reference models (manifests + ONNX).")
+    topology_path: Path = Field(ROOT / "cluster" / "topology.yaml", description="Tiers and sites topology file.")
+    layout_path: Path = Field(ROOT / "cluster" / "ray-layout.yaml", description="Ray layout: nodes per tier.")
+    policy: str = Field("lowest-latency", description="Routing policy name (see maas.routing.build_policy).")
+    network_emulation: float = Field(
+        1.0, ge=0.0, le=100.0, description="Scale of emulated network delays: 1 real-like, 0 none (benchmarks)."
+    )
+    compute_emulation: float = Field(
+        1.0, ge=0.0, le=100.0, description="Scale of emulated device slowdown: 1 real-like, 0 host speed."
+    )
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above).")
+    max_batch: int = Field(64, ge=1, description="Largest batch dimension accepted per request.")
+    gateway_replicas: int = Field(1, ge=1, description="Gateway (ingress) replicas.")
+    gateway_max_ongoing_requests: int = Field(256, ge=1, description="In-flight requests per gateway replica.")
+    tier_max_ongoing_requests: int = Field(64, ge=1, description="In-flight requests per tier model replica.")
+    tier_max_queued_requests: int = Field(
+        512, ge=-1, description="Requests queued per tier deployment before a fast 503 (-1 unbounded)."
+    )
+    ort_threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads per replica.")
+    access_log: bool = Field(False, description="Ray Serve per-request access logs (cost CPU).")
+    seed: int = Field(0, description="Seed for emulated randomness (network jitter).")
+    ray_address: str | None = Field(None, description="Existing Ray cluster to join (None: start or find local).")
+
+
+def load_settings(file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from defaults < ``file`` (YAML) < env < ``overrides`` (CLI flags; None values ignored)."""
+    values: dict[str, Any] = {}
+    if file is not None:
+        try:
+            loaded = yaml.safe_load(Path(file).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(str(file), "<file>", f"cannot be read: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(str(file), "<top level>", "must be a mapping of setting names to values")
+        values.update(loaded)
+    cli = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        # pydantic-settings ranks init kwargs above env, so the file goes in first and env is laid over it.
+        base = Settings(**values)
+        env = Settings()  # defaults + env; model_fields_set holds the fields env set
+        merged = base.model_dump()
+        for name in env.model_fields_set:
+            merged[name] = getattr(env, name)
+        merged.update(cli)
+        return Settings(**merged)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "<settings>"
+        raise ConfigError(str(file or "settings"), field, err["msg"]) from None
