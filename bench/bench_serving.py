@@ -1,0 +1,174 @@
+"""``make bench``: the platform's V2 path against (a) plain uvicorn+FastAPI+onnxruntime and (b) bare two-hop Ray Serve.
+
+One run, same machine, same model (digits-mlp fp32), same V2 JSON body. Latency: p50/p99 at concurrency 1
+(closed loop, measured per request). Throughput: completed requests per second with N concurrent clients
+(closed loop, saturation). The platform runs with routing on and emulated network/compute set to zero.
+Prints a table and the ratios platform/bare and platform/plain; writes results/bench_serving.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from maas.serving.ray_env import apply_ray_env
+
+apply_ray_env()
+
+import aiohttp  # noqa: E402
+import numpy as np  # noqa: E402
+import ray  # noqa: E402
+from ray import serve  # noqa: E402
+
+from bench.baselines import bare_serve_app  # noqa: E402
+from maas.settings import ROOT, load_settings  # noqa: E402
+from maas.tiers import load_topology  # noqa: E402
+
+MODEL = "digits-mlp"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def body() -> bytes:
+    from sklearn.datasets import load_digits
+
+    row = load_digits().data[0].astype(np.float32)
+    return json.dumps({"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 64], "data": row.tolist()}]}).encode()
+
+
+async def wait_ok(url: str, payload: bytes, timeout_s: float = 240) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.post(url, data=payload) as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} never answered 200")
+
+
+async def latency_ms(url: str, payload: bytes, n: int) -> np.ndarray:
+    out = np.empty(n)
+    headers = {"Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as session:
+        for _ in range(max(50, n // 10)):  # warm-up
+            async with session.post(url, data=payload, headers=headers) as resp:
+                await resp.read()
+        for i in range(n):
+            t0 = time.perf_counter()
+            async with session.post(url, data=payload, headers=headers) as resp:
+                await resp.read()
+                assert resp.status == 200, resp.status
+            out[i] = (time.perf_counter() - t0) * 1e3
+    return out
+
+
+async def throughput_rps(url: str, payload: bytes, concurrency: int, duration_s: float) -> float:
+    headers = {"Content-Type": "application/json"}
+    done = 0
+    stop_at = time.perf_counter() + duration_s
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal done
+        while time.perf_counter() < stop_at:
+            async with session.post(url, data=payload, headers=headers) as resp:
+                await resp.read()
+                if resp.status == 200:
+                    done += 1
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+    return done / elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=1500, help="requests for the concurrency-1 latency")
+    parser.add_argument("--concurrency", type=int, default=16, help="clients for the saturation throughput")
+    parser.add_argument("--seconds", type=float, default=8.0, help="duration of each throughput run")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the median is reported")
+    args = parser.parse_args()
+
+    models_dir = ROOT / "models" / "build"
+    payload = body()
+    plain_port, serve_port = free_port(), free_port()
+    plain = subprocess.Popen(
+        [sys.executable, "-m", "bench.baselines", str(models_dir), MODEL, str(plain_port)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    from maas.serving import platform
+
+    settings = load_settings(None, port=serve_port, network_emulation=0.0, compute_emulation=0.0)
+    topology = load_topology(settings.topology_path)
+    resources = {s.ray_resource: platform.TIER_RESOURCE_UNITS for s in topology.tiers.values()}
+    ray.init(num_cpus=2, resources=resources, include_dashboard=False, namespace="serve", log_to_driver=False)
+    try:
+        platform.start_serve(settings)
+        serve.run(bare_serve_app(str(models_dir), MODEL), name="bare", route_prefix="/bare")
+        platform.deploy_models(settings, {MODEL: list(topology.tier_names)})
+        platform.deploy_gateway(settings)
+        urls = {
+            "plain": f"http://127.0.0.1:{plain_port}/v2/models/{MODEL}/infer",
+            "bare": f"http://127.0.0.1:{serve_port}/bare/v2/models/{MODEL}/infer",
+            "platform": f"http://127.0.0.1:{serve_port}/v2/models/{MODEL}/infer",
+        }
+        for url in urls.values():
+            asyncio.run(wait_ok(url, payload))
+        results: dict[str, dict[str, list[float]]] = {k: {"p50": [], "p99": [], "rps": []} for k in urls}
+        for _ in range(args.rounds):
+            for name, url in urls.items():
+                lat = asyncio.run(latency_ms(url, payload, args.requests))
+                rps = asyncio.run(throughput_rps(url, payload, args.concurrency, args.seconds))
+                results[name]["p50"].append(float(np.percentile(lat, 50)))
+                results[name]["p99"].append(float(np.percentile(lat, 99)))
+                results[name]["rps"].append(rps)
+                print(f"  {name:8s} p50 {results[name]['p50'][-1]:.2f} ms  rps {rps:.0f}", file=sys.stderr, flush=True)
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+        plain.terminate()
+        plain.wait(timeout=30)
+
+    summary = {k: {m: float(np.median(v)) for m, v in r.items()} for k, r in results.items()}
+    ratios = {
+        "platform_p50_over_bare": summary["platform"]["p50"] / summary["bare"]["p50"],
+        "platform_rps_over_bare": summary["platform"]["rps"] / summary["bare"]["rps"],
+        "platform_p50_over_plain": summary["platform"]["p50"] / summary["plain"]["p50"],
+        "platform_rps_over_plain": summary["platform"]["rps"] / summary["plain"]["rps"],
+    }
+    print(f"\nmodel {MODEL}, {args.requests} requests at concurrency 1, {args.concurrency} clients x {args.seconds:.0f} s "
+          f"for throughput, median of {args.rounds} rounds")
+    print(f"{'path':10s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>8s}")
+    for name, s in summary.items():
+        print(f"{name:10s} {s['p50']:8.2f} {s['p99']:8.2f} {s['rps']:8.0f}")
+    print(f"platform/bare : p50 x{ratios['platform_p50_over_bare']:.2f} (target <= 1.15), "
+          f"throughput x{ratios['platform_rps_over_bare']:.2f} (target >= 0.90)")
+    print(f"platform/plain: p50 x{ratios['platform_p50_over_plain']:.2f}, throughput x{ratios['platform_rps_over_plain']:.2f}")
+    out = ROOT / "results" / "bench_serving.json"
+    out.parent.mkdir(exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"summary": summary, "ratios": ratios, "raw": results, "args": vars(args)}, indent=2))
+    tmp.replace(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""End to end: ``maas run`` started as a user starts it (what ``make run`` runs), real HTTP, the operator CLI,
+SIGTERM, and no Ray process left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.unit.reference import run_onnx_directly, sample_inputs, v2_inputs
+
+MAAS = str(Path(sys.executable).parent / "maas")
+RAY_PROCESS_PATTERN = "raylet|gcs_server|ray::"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _poll(predicate, timeout_s: float, what: str, interval_s: float = 0.25):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)  # polling interval of a readiness loop, not a wait for a fixed event
+    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+def _ray_processes() -> list[str]:
+    out = subprocess.run(["pgrep", "-af", RAY_PROCESS_PATTERN], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if "pgrep" not in line]
+
+
+def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([MAAS, *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def running(models_dir):
+    assert not _ray_processes(), "a Ray cluster is already running on this machine"
+    port = _free_port()
+    env = {**os.environ, "MAAS_PORT": str(port), "MAAS_MODELS_DIR": str(models_dir)}
+    proc = subprocess.Popen([MAAS, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def ready():
+        if proc.poll() is not None:
+            pytest.fail(f"maas run exited early ({proc.returncode}): {proc.stdout.read()}")
+        try:
+            models = httpx.get(f"{base}/v2/models", timeout=2).json()["models"]
+            return all(len(m["tiers"]) == 4 for m in models) and len(models) >= 3
+        except (httpx.HTTPError, ValueError, KeyError):
+            return False
+
+    try:
+        _poll(ready, 420, "maas run to serve every model on every tier")
+        yield base, env, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=180)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def test_curl_style_infer_on_every_model_and_tier(running, catalog, models_dir):
+    base, env, _ = running
+    status = json.loads(_cli("status", "-o", "json", env=env).stdout)
+    placed = {(d["model"], d["tier"]) for d in status["deployments"] if d["status"] == "RUNNING"}
+    assert len(placed) == len(catalog.names()) * 4
+    for model, tier in sorted(placed):
+        resp = httpx.post(f"{base}/v2/models/{model}/infer", json={"parameters": {"tier": tier}, "inputs": v2_inputs(model)}, timeout=30)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["parameters"]["tier"] == tier
+        variant = resp.json()["parameters"]["variant"]
+        expected = run_onnx_directly(catalog.get(model), models_dir, variant, sample_inputs(model))
+        for out in resp.json()["outputs"]:
+            ref = expected[out["name"]]
+            got = np.array(out["data"], dtype=ref.dtype).reshape(out["shape"])
+            np.testing.assert_allclose(got, ref.reshape(got.shape), rtol=1e-5, atol=1e-6)
+
+
+def test_cli_bad_input_exits_2_with_allowed_values(running):
+    _, env, _ = running
+    unknown_tier = _cli("deploy", "digits-mlp", "--tiers", "moon", env=env)
+    assert unknown_tier.returncode == 2 and "allowed: base-station" in unknown_tier.stderr
+    unknown_model = _cli("deploy", "gpt-9", "--tiers", "ground", env=env)
+    assert unknown_model.returncode == 2 and "gpt-9" in unknown_model.stderr
+    bad_output = _cli("status", "-o", "yaml", env=env)
+    assert bad_output.returncode == 2 and "allowed: table, json" in bad_output.stderr
+
+
+def test_undeploy_then_deploy_changes_what_the_gateway_serves(running):
+    base, env, _ = running
+    assert _cli("undeploy", "maintenance-clf", env=env).returncode == 0
+
+    def tiers_of(model):
+        return {m["name"]: m["tiers"] for m in httpx.get(f"{base}/v2/models", timeout=5).json()["models"]}[model]
+
+    _poll(lambda: tiers_of("maintenance-clf") == [], 60, "the gateway to drop maintenance-clf")
+    gone = httpx.post(f"{base}/v2/models/maintenance-clf/infer", json={"inputs": v2_inputs("maintenance-clf")}, timeout=30)
+    assert gone.status_code == 503 and "not deployed" in gone.json()["error"]
+    deployed = _cli("deploy", "maintenance-clf", "--tiers", "ground,base-station", env=env)
+    assert deployed.returncode == 0, deployed.stderr
+    assert sorted(tiers_of("maintenance-clf")) == ["base-station", "ground"]
+    pinned = httpx.post(
+        f"{base}/v2/models/maintenance-clf/infer",
+        json={"parameters": {"tier": "satellite"}, "inputs": v2_inputs("maintenance-clf")},
+        timeout=30,
+    )
+    assert pinned.status_code == 503 and "not deployed on tier 'satellite'" in pinned.json()["error"]
+
+
+def test_sigterm_shuts_down_cleanly_with_no_leftover_processes(running):
+    _, _, proc = running
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=180) == 0
+    _poll(lambda: not _ray_processes(), 60, "Ray processes to exit")

@@ -1,0 +1,52 @@
+"""One real Ray Serve instance for the whole integration package: every model on every tier, behind the gateway.
+
+The Ray environment (HAProxy ingress, throughput mode) is applied before ray is imported, as the CLI does.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from maas.serving.ray_env import apply_ray_env
+
+apply_ray_env()
+
+import pytest  # noqa: E402
+import ray  # noqa: E402
+from ray import serve  # noqa: E402
+
+from maas.cli.platform import wait_until_serving  # noqa: E402
+from maas.settings import load_settings  # noqa: E402
+from maas.tiers import load_topology  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="package")
+def platform(models_dir, catalog):
+    from maas.serving import platform as plat
+
+    settings = load_settings(None, models_dir=models_dir, port=free_port(), network_emulation=1.0)
+    topology = load_topology(settings.topology_path)
+    resources = {spec.ray_resource: plat.TIER_RESOURCE_UNITS for spec in topology.tiers.values()}
+    ray.init(num_cpus=2, resources=resources, include_dashboard=False, namespace="serve", log_to_driver=False)
+    try:
+        plat.start_serve(settings)
+        placements = {m: list(topology.tier_names) for m in catalog.names()}
+        plat.deploy_models(settings, placements)
+        plat.deploy_gateway(settings)
+        wait_until_serving(settings, placements, timeout_s=300)
+        yield settings, placements, topology
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+@pytest.fixture(scope="package")
+def base_url(platform) -> str:
+    settings = platform[0]
+    return f"http://{settings.host}:{settings.port}"

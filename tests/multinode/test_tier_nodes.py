@@ -1,0 +1,44 @@
+"""Multi-node: each tier's replicas land only on that tier's node(s), and the gateway routes across nodes."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+from ray import serve
+
+from maas.cli.platform import wait_until_serving
+from maas.serving import platform
+from maas.serving.tier_deployment import app_name
+from maas.settings import load_settings
+from tests.unit.reference import v2_inputs
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_replicas_land_on_their_tier_nodes_and_serve(tier_cluster, models_dir):
+    topology, node_of_tier = tier_cluster
+    settings = load_settings(None, models_dir=models_dir, port=_free_port())
+    placements = {"digits-mlp": list(topology.tier_names)}
+    platform.start_serve(settings)
+    platform.deploy_models(settings, placements)
+    for tier in topology.tier_names:
+        name = app_name("digits-mlp", tier)
+        where = serve.get_deployment_handle(name, app_name=name).where.remote().result()
+        assert where["tier"] == tier
+        assert where["node_id"] == node_of_tier[tier], f"{tier} replica ran on another tier's node"
+    status = platform.status()
+    tiers_by_node = {n["node_id"]: n["tiers"] for n in status["nodes"]}
+    assert sorted(t for ts in tiers_by_node.values() for t in ts) == sorted(topology.tier_names)
+
+    platform.deploy_gateway(settings)
+    wait_until_serving(settings, placements, timeout_s=300)
+    url = f"http://{settings.host}:{settings.port}/v2/models/digits-mlp/infer"
+    for tier in topology.tier_names:
+        resp = httpx.post(url, json={"parameters": {"tier": tier}, "inputs": v2_inputs("digits-mlp")}, timeout=30)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["parameters"]["tier"] == tier
