@@ -1,0 +1,65 @@
+"""``maas models``: list/show/verify/build over the catalog; bad input exits 2 with the allowed values."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from maas.models.cli import app
+from models.build import DEFAULT_OUT, build_models
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def built() -> Path:
+    build_models(DEFAULT_OUT)
+    return DEFAULT_OUT
+
+
+def test_list_shows_every_model_with_variants(built: Path) -> None:
+    result = runner.invoke(app, ["list", "--models-dir", str(built)])
+    assert result.exit_code == 0, result.output
+    for name in ("digits-mlp v1", "maintenance-clf v1", "minilm-embed v1"):
+        assert name in result.output
+    assert result.output.count("\n  int8 ") == 3 and "tokenised by the platform" in result.output
+
+
+def test_list_json_is_the_manifests(built: Path) -> None:
+    result = runner.invoke(app, ["list", "--models-dir", str(built), "-o", "json"])
+    assert result.exit_code == 0
+    assert [m["name"] for m in json.loads(result.output)] == ["digits-mlp", "maintenance-clf", "minilm-embed"]
+
+
+def test_show_and_unknown_model(built: Path) -> None:
+    result = runner.invoke(app, ["show", "maintenance-clf", "--models-dir", str(built)])
+    assert result.exit_code == 0 and json.loads(result.output)["outputs"][0]["name"] == "failure_probability"
+    result = runner.invoke(app, ["show", "resnet", "--models-dir", str(built)])
+    assert result.exit_code == 2 and "known: digits-mlp, maintenance-clf, minilm-embed" in result.output
+
+
+def test_bad_output_format_exits_2(built: Path) -> None:
+    result = runner.invoke(app, ["list", "--models-dir", str(built), "-o", "xml"])
+    assert result.exit_code == 2 and "allowed: table, json" in result.output
+
+
+def test_verify_catches_a_changed_artifact(built: Path, tmp_path: Path) -> None:
+    shutil.copytree(built / "maintenance-clf", tmp_path / "maintenance-clf")
+    assert runner.invoke(app, ["verify", "--models-dir", str(tmp_path)]).exit_code == 0
+    (tmp_path / "maintenance-clf" / "model.int8.onnx").write_bytes(b"not a model")
+    result = runner.invoke(app, ["verify", "--models-dir", str(tmp_path)])
+    assert result.exit_code == 1 and "FAILED  maintenance-clf" in result.output
+
+
+def test_missing_models_dir_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["list", "--models-dir", str(tmp_path / "absent")])
+    assert result.exit_code == 2 and "make models" in result.output
+
+
+def test_build_is_cached(built: Path) -> None:
+    result = runner.invoke(app, ["build", "--models-dir", str(built)])
+    assert result.exit_code == 0 and result.output.count("cached") == 3
