@@ -7,8 +7,9 @@ Lifecycle of a policy inside the gateway (or the simulator):
    ``choose(request, views)``.
 3. ``choose`` returns tier names, best first. Feasible tiers come first; the caller decides what to do when the
    list is empty or its first entry is infeasible (admission, strict deadlines, retries are the caller's job).
-   ``decide(request, views)`` returns the same ranking plus per-tier feasibility and reasons (a ``Decision``):
-   a caller with a strict request answers 503 when ``decision.feasible`` is False.
+   ``decide(request, views)`` returns the same ranking plus per-tier feasibility and reasons (a ``Decision``),
+   ``choose_checked`` the ranking and one flag, cheaply: a caller with a strict request answers 503 (with
+   ``decide(...).reasons``) when the flag / ``decision.feasible`` is False.
 4. After a request completes the caller may call ``observe(...)`` so the policy can correct its estimates.
 """
 
@@ -136,6 +137,19 @@ class RoutingPolicy(ABC):
 
     def observe(self, observation: Observation) -> None:  # noqa: B027 - optional hook
         """Learn from a completed request (default: nothing)."""
+
+    def choose_checked(self, request: RouteRequest, views: list[TierView]) -> tuple[list[str], bool]:
+        """``choose`` plus whether its first tier is expected to meet the request (cheap: no reasons built).
+
+        A caller serving a strict request answers 503 when the flag is False."""
+        ranking = self.choose(request, views)
+        if not ranking:
+            return ranking, False
+        first = ranking[0]
+        for v in views:
+            if v.tier == first:
+                return ranking, basic_feasibility(request, v) is None
+        return ranking, False
 
     def decide(self, request: RouteRequest, views: list[TierView]) -> Decision:
         """``choose`` plus feasibility on mean estimates; policies with a richer model override it."""

@@ -1,0 +1,92 @@
+"""Online correction of latency estimates from observed completions.
+
+``LatencyCorrector`` keeps an exponentially weighted mean of observed/estimated latency per (site, tier, model),
+falling back to (tier, model) until a site has enough observations of its own. The router multiplies its
+estimates by the mean ratio, so a world slower or faster than the tier models is fixed online.
+
+It also keeps the last ``window`` ratios per (tier, model) and their empirical ``tail_q`` quantile (recomputed
+every ``window // 8`` observations): once ``min_tail`` ratios are known, the router uses
+``estimate * quantile`` as the latency it must fit in the deadline, so the chance constraint is calibrated on
+what really happened rather than on the tier model's p99 (which may be too wide or too narrow).
+"""
+
+from __future__ import annotations
+
+__all__ = ["LatencyCorrector"]
+
+
+class LatencyCorrector:
+    """EWMA of observed/estimated latency ratios, hierarchical: (site, tier, model) then (tier, model) then 1."""
+
+    __slots__ = ("alpha", "min_count", "clip", "tail_q", "window", "min_tail", "_site", "_tier", "_tail")
+
+    def __init__(self, alpha: float = 0.05, min_count: int = 20, clip: tuple[float, float] = (0.2, 5.0),
+                 tail_q: float = 0.99, window: int = 500, min_tail: int = 100) -> None:
+        if not 0.0 < alpha <= 1.0:
+            raise ValueError("alpha must be in (0, 1]")
+        if not 0.5 <= tail_q < 1.0:
+            raise ValueError("tail_q must be in [0.5, 1)")
+        self.alpha = alpha
+        self.min_count = min_count
+        self.clip = clip
+        self.tail_q = tail_q
+        self.window = max(int(window), 8)
+        self.min_tail = min(max(int(min_tail), 1), self.window)
+        # key -> [count, mean ratio]
+        self._site: dict[tuple[str, str, str], list[float]] = {}
+        self._tier: dict[tuple[str, str], list[float]] = {}
+        # (tier, model) -> [ratios ring, next index, seen, cached quantile or None]
+        self._tail: dict[tuple[str, str], list] = {}
+
+    def quantile(self, tier: str, model: str) -> float | None:
+        """The empirical ``tail_q`` quantile of observed/estimated on ``tier`` for ``model``, else pooled over the
+        tier's models (None: too few observations either way)."""
+        t = self._tail.get((tier, model))
+        if t is not None and t[3] is not None:
+            return t[3]
+        t = self._tail.get((tier, "*"))
+        return None if t is None else t[3]
+
+    def ratio(self, site: str, tier: str, model: str) -> float:
+        """The current correction factor for estimates of ``tier`` seen from ``site`` for ``model``."""
+        s = self._site.get((site, tier, model))
+        if s is not None and s[0] >= self.min_count:
+            return s[1]
+        t = self._tier.get((tier, model))
+        if t is not None:
+            return t[1]
+        return 1.0
+
+    def update(self, site: str, tier: str, model: str, estimated_ms: float, observed_ms: float) -> None:
+        """Fold one completion into the site-level and tier-level ratios."""
+        if estimated_ms <= 0.0 or observed_ms <= 0.0:
+            return
+        lo, hi = self.clip
+        r = min(max(observed_ms / estimated_ms, lo), hi)
+        for table, key in ((self._site, (site, tier, model)), (self._tier, (tier, model))):
+            cell = table.get(key)
+            if cell is None:
+                table[key] = [1.0, r]
+            else:
+                cell[0] += 1.0
+                # average exactly while young, then exponentially weighted
+                a = max(self.alpha, 1.0 / cell[0])
+                cell[1] += a * (r - cell[1])
+        for key in ((tier, model), (tier, "*")):
+            tail = self._tail.get(key)
+            if tail is None:
+                tail = self._tail[key] = [[], 0, 0, None]
+            ring = tail[0]
+            if len(ring) < self.window:
+                ring.append(r)
+            else:
+                ring[tail[1]] = r
+            tail[1] = (tail[1] + 1) % self.window
+            tail[2] += 1
+            if len(ring) >= self.min_tail and (tail[3] is None or tail[2] % max(self.window // 8, 1) == 0):
+                ordered = sorted(ring)
+                tail[3] = ordered[min(int(self.tail_q * len(ordered)), len(ordered) - 1)]
+
+    def snapshot(self) -> dict[str, float]:
+        """Tier-level ratios as ``{"tier/model": ratio}`` (for reports and ``route explain``)."""
+        return {f"{t}/{m}": round(c[1], 4) for (t, m), c in self._tier.items()}

@@ -1,0 +1,127 @@
+"""Build ``TierView``s from tier-model estimates and live queue state (the one code path for both clocks).
+
+The gateway (wall clock) and the simulator (virtual clock) both call ``views_from_estimates`` so a policy sees
+requests the same way live and in simulation.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from maas.routing.policy import TierView
+
+__all__ = ["TierQueue", "queue_wait_ms", "pick_replica", "views_from_estimates"]
+
+_INF = math.inf
+
+
+@dataclass(slots=True)
+class TierQueue:
+    """Live queue state of one tier: requests in flight per replica, slots per replica, per-slot service time.
+
+    ``service_ms`` None means "use the estimate's compute_ms". The lists are mutated in place by the owner.
+    """
+
+    in_flight: list[int]
+    slots: int = 1
+    service_ms: float | None = None
+
+
+def queue_wait_ms(in_flight: int, slots: int, service_ms: float) -> float:
+    """Expected wait before a new request starts on a replica with ``slots`` servers and ``in_flight`` requests.
+
+    FIFO with near-deterministic service: every ``slots`` requests ahead cost one service time.
+    """
+    ahead = in_flight - slots + 1
+    if ahead <= 0:
+        return 0.0
+    return ahead * service_ms / slots
+
+
+def pick_replica(in_flight: list[int], rng: random.Random) -> int:
+    """Power-of-two choices: sample two replicas, keep the one with fewer requests in flight."""
+    n = len(in_flight)
+    if n == 1:
+        return 0
+    a = int(rng.random() * n)
+    b = int(rng.random() * (n - 1))
+    if b >= a:
+        b += 1
+    return a if in_flight[a] <= in_flight[b] else b
+
+
+def views_from_estimates(
+    estimates: Mapping[str, Any] | Sequence[tuple[str, Any]],
+    queues: Mapping[str, TierQueue],
+    *,
+    now_s: float,
+    platform_ms: float = 0.0,
+    kinds: Mapping[str, str] | None = None,
+    rng: random.Random | None = None,
+) -> list[TierView]:
+    """One ``TierView`` per tier from ``TierEstimate``-like objects and live queues.
+
+    ``estimates`` maps tier name to an object with the ``maas.tiers`` ``TierEstimate`` fields (available, reason,
+    uplink_ms, downlink_ms, compute_ms, energy_j, carbon_g, network_p99_ms, window_end_s, battery_after_j,
+    battery_reserve_j; missing optional fields mean "not constrained"). A tier without a queue entry is seen
+    as one idle replica with one slot.
+    """
+    items = estimates.items() if isinstance(estimates, Mapping) else estimates
+    rng = rng or random
+    rand = rng.random
+    views: list[TierView] = []
+    append = views.append
+    for tier, est in items:
+        q = queues.get(tier)
+        compute_ms = est.compute_ms
+        if q is None:
+            replica, in_flight, slots, wait_ms = 0, 0, 1, 0.0
+        else:
+            loads = q.in_flight
+            n = len(loads)
+            if n == 1:
+                replica = 0
+            else:  # power-of-two choices (inline pick_replica)
+                a = int(rand() * n)
+                b = int(rand() * (n - 1))
+                if b >= a:
+                    b += 1
+                replica = a if loads[a] <= loads[b] else b
+            in_flight = loads[replica]
+            slots = q.slots
+            ahead = in_flight - slots + 1
+            if ahead > 0:
+                wait_ms = ahead * (compute_ms if q.service_ms is None else q.service_ms) / slots
+            else:
+                wait_ms = 0.0
+        window_end_s = getattr(est, "window_end_s", None)
+        battery_after = getattr(est, "battery_after_j", None)
+        reserve = getattr(est, "battery_reserve_j", None)
+        append(
+            TierView(
+                tier,
+                bool(est.available),
+                est.reason,
+                est.uplink_ms,
+                est.downlink_ms,
+                wait_ms,
+                compute_ms,
+                platform_ms,
+                est.energy_j,
+                est.carbon_g,
+                in_flight,
+                slots,
+                {},
+                kinds.get(tier, "") if kinds else "",
+                getattr(est, "network_p99_ms", None),
+                _INF if window_end_s is None else (window_end_s - now_s) * 1000.0,
+                _INF if battery_after is None else battery_after,
+                0.0 if reserve is None else reserve,
+                replica,
+            )
+        )
+    return views
