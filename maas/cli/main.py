@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from maas.cli import platform
+from maas.cli import loadtest, platform, sim, tiers
+from maas.models import cli as models_cli
 
 __all__ = ["app", "main"]
 
@@ -16,6 +17,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 platform.register(app)
+app.add_typer(models_cli.app, name="models")
+app.add_typer(tiers.app, name="tiers")
+app.add_typer(sim.app, name="sim")
+app.add_typer(loadtest.app, name="loadtest")
 
 
 def main() -> None:

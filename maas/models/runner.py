@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
 
 from maas.errors import InvalidInput
 from maas.models.manifest import ModelManifest, numpy_dtype
@@ -97,8 +98,14 @@ class ModelRunner:
         missing = [spec.name for spec in self.manifest.inputs if spec.name not in inputs]
         if missing:
             raise InvalidInput(f"model {self.manifest.name!r}: missing input(s) {', '.join(missing)}")
+        batch_shape = np.shape(inputs[self.manifest.inputs[0].name])
+        if batch_shape and batch_shape[0] == 0:
+            return self._empty_outputs()
         feeds = self._feeds(inputs)
-        results = self._session.run(self._output_names, feeds)
+        try:
+            results = self._session.run(self._output_names, feeds)
+        except InvalidArgument as exc:
+            raise InvalidInput(f"model {self.manifest.name!r}: {exc}") from None
         return {
             name: np.asarray(value).astype(dtype, copy=False)
             for name, value, dtype in zip(self._output_names, results, self._output_dtypes, strict=True)
@@ -114,6 +121,13 @@ class ModelRunner:
             else:
                 dummy[spec.name] = np.zeros(shape, dtype=numpy_dtype(spec.datatype))
         self.infer(dummy)
+
+    def _empty_outputs(self) -> dict[str, np.ndarray]:
+        """A batch of zero items gives zero rows of each output (onnxruntime itself rejects empty batches)."""
+        return {
+            spec.name: np.zeros([0 if dim == -1 else dim for dim in spec.shape], dtype=dtype)
+            for spec, dtype in zip(self.manifest.outputs, self._output_dtypes, strict=True)
+        }
 
     def _feeds(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if self._encoder is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from maas.serving.ray_env import apply_ray_env
 
 apply_ray_env()
@@ -27,6 +29,8 @@ def tier_cluster(models_dir):
     try:
         yield topology, {name: node.node_id for name, node in nodes.items()}
     finally:
-        serve.shutdown()
+        # Handles created on the test's (closed) asyncio loop cannot close themselves; the cluster goes next anyway.
+        with contextlib.suppress(RuntimeError):
+            serve.shutdown()
         ray.shutdown()
         cluster.shutdown()

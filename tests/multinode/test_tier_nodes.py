@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import httpx
@@ -26,9 +27,15 @@ def test_replicas_land_on_their_tier_nodes_and_serve(tier_cluster, models_dir):
     placements = {"digits-mlp": list(topology.tier_names)}
     platform.start_serve(settings)
     platform.deploy_models(settings, placements)
-    for tier in topology.tier_names:
-        name = app_name("digits-mlp", tier)
-        where = serve.get_deployment_handle(name, app_name=name).where.remote().result()
+    # Serve's throughput mode runs handles on the caller's event loop: ask every replica from one loop.
+    async def where_all() -> dict[str, dict]:
+        out = {}
+        for tier in topology.tier_names:
+            name = app_name("digits-mlp", tier)
+            out[tier] = await serve.get_deployment_handle(name, app_name=name).where.remote()
+        return out
+
+    for tier, where in asyncio.run(where_all()).items():
         assert where["tier"] == tier
         assert where["node_id"] == node_of_tier[tier], f"{tier} replica ran on another tier's node"
     status = platform.status()

@@ -114,6 +114,22 @@ def test_missing_input_is_invalid_input(catalog, built: Path) -> None:
         runner.infer({"image": np.zeros((1, 64), np.float32)})
 
 
+@pytest.mark.parametrize("name", ["digits-mlp", "maintenance-clf", "minilm-embed"])
+def test_empty_batch_gives_empty_outputs(catalog, built: Path, name: str) -> None:
+    manifest = catalog.get(name)
+    empty = {k: v[:0] for k, v in _sample_inputs(name).items()}
+    got = ModelRunner(manifest, built).infer(empty)
+    for spec in manifest.outputs:
+        assert got[spec.name].shape == tuple(0 if dim == -1 else dim for dim in spec.shape)
+        assert got[spec.name].dtype == numpy_dtype(spec.datatype)
+
+
+def test_wrong_shape_is_invalid_input(catalog, built: Path) -> None:
+    runner = ModelRunner(catalog.get("digits-mlp"), built)
+    with pytest.raises(InvalidInput, match="digits-mlp.*pixels"):
+        runner.infer({"pixels": np.zeros((2, 63), np.float32)})
+
+
 def test_bad_utf8_is_invalid_input(catalog, built: Path) -> None:
     runner = ModelRunner(catalog.get("minilm-embed"), built, variant="int8")
     with pytest.raises(InvalidInput, match="UTF-8"):
