@@ -4,10 +4,12 @@
 falling back to (tier, model) until a site has enough observations of its own. The router multiplies its
 estimates by the mean ratio, so a world slower or faster than the tier models is fixed online.
 
-It also keeps the last ``window`` ratios per (tier, model) and their empirical ``tail_q`` quantile (recomputed
-every ``window // 8`` observations): once ``min_tail`` ratios are known, the router uses
-``estimate * quantile`` as the latency it must fit in the deadline, so the chance constraint is calibrated on
-what really happened rather than on the tier model's p99 (which may be too wide or too narrow).
+It also keeps, per (tier, model) and pooled per tier, the last ``window`` normalised residuals
+``u = (observed - estimated) / estimated network time`` and their empirical ``tail_q`` quantile (recomputed every
+``window // 8`` observations). Once ``min_tail`` residuals are known the router fits
+``estimate + u_q * network estimate`` in the deadline, so the chance constraint is calibrated on what really
+happened rather than on the tier model's p99 (which may be too wide or too narrow). The residual is scaled by the
+network part because that is where the spread is (compute is near-deterministic, the queue is estimated).
 """
 
 from __future__ import annotations
@@ -35,17 +37,21 @@ class LatencyCorrector:
         # key -> [count, mean ratio]
         self._site: dict[tuple[str, str, str], list[float]] = {}
         self._tier: dict[tuple[str, str], list[float]] = {}
-        # (tier, model) -> [ratios ring, next index, seen, cached quantile or None]
+        # (tier, model) -> [residual ring, next index, seen, cached tail_q quantile or None, sorted snapshot]
         self._tail: dict[tuple[str, str], list] = {}
 
-    def quantile(self, tier: str, model: str) -> float | None:
-        """The empirical ``tail_q`` quantile of observed/estimated on ``tier`` for ``model``, else pooled over the
-        tier's models (None: too few observations either way)."""
+    def quantile(self, tier: str, model: str, q: float | None = None) -> float | None:
+        """The empirical ``q`` (default ``tail_q``) quantile of the normalised residual on ``tier`` for ``model``,
+        else pooled over the tier's models (None: too few observations either way)."""
         t = self._tail.get((tier, model))
-        if t is not None and t[3] is not None:
+        if t is None or t[3] is None:
+            t = self._tail.get((tier, "*"))
+            if t is None or t[3] is None:
+                return None
+        if q is None or q == self.tail_q:
             return t[3]
-        t = self._tail.get((tier, "*"))
-        return None if t is None else t[3]
+        ordered = t[4]
+        return ordered[min(max(int(q * len(ordered)), 0), len(ordered) - 1)]
 
     def ratio(self, site: str, tier: str, model: str) -> float:
         """The current correction factor for estimates of ``tier`` seen from ``site`` for ``model``."""
@@ -57,8 +63,9 @@ class LatencyCorrector:
             return t[1]
         return 1.0
 
-    def update(self, site: str, tier: str, model: str, estimated_ms: float, observed_ms: float) -> None:
-        """Fold one completion into the site-level and tier-level ratios."""
+    def update(self, site: str, tier: str, model: str, estimated_ms: float, observed_ms: float,
+               network_ms: float | None = None) -> None:
+        """Fold one completion into the site-level and tier-level ratios and the tail residuals."""
         if estimated_ms <= 0.0 or observed_ms <= 0.0:
             return
         lo, hi = self.clip
@@ -72,20 +79,23 @@ class LatencyCorrector:
                 # average exactly while young, then exponentially weighted
                 a = max(self.alpha, 1.0 / cell[0])
                 cell[1] += a * (r - cell[1])
+        scale = network_ms if network_ms is not None and network_ms > 0.0 else estimated_ms
+        u = (observed_ms - estimated_ms) / scale
         for key in ((tier, model), (tier, "*")):
             tail = self._tail.get(key)
             if tail is None:
-                tail = self._tail[key] = [[], 0, 0, None]
+                tail = self._tail[key] = [[], 0, 0, None, []]
             ring = tail[0]
             if len(ring) < self.window:
-                ring.append(r)
+                ring.append(u)
             else:
-                ring[tail[1]] = r
+                ring[tail[1]] = u
             tail[1] = (tail[1] + 1) % self.window
             tail[2] += 1
             if len(ring) >= self.min_tail and (tail[3] is None or tail[2] % max(self.window // 8, 1) == 0):
                 ordered = sorted(ring)
                 tail[3] = ordered[min(int(self.tail_q * len(ordered)), len(ordered) - 1)]
+                tail[4] = ordered
 
     def snapshot(self) -> dict[str, float]:
         """Tier-level ratios as ``{"tier/model": ratio}`` (for reports and ``route explain``)."""

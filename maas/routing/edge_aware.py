@@ -4,8 +4,9 @@ For each tier view it computes (all corrected by the online ratio of ``LatencyCo
 - expected latency = uplink + downlink + queue + compute + platform;
 - the (1 - epsilon) quantile of latency, with the network part lognormal: median uplink + downlink, p99
   ``network_p99_ms``, so ``q = median * (p99 / median) ** (z(1 - eps) / z(0.99))``; the rest deterministic.
-Once enough completions are known, the quantile is the estimate times the empirical (1 - epsilon) quantile of
-observed/estimated latency on that tier for that model (``LatencyCorrector.quantile``: the tail calibrated online).
+Once enough completions are known, the quantile is the estimate plus the empirical (1 - epsilon) quantile of the
+residual (observed - estimated) per ms of network estimate on that tier (``LatencyCorrector.quantile``: the tail
+calibrated online).
 A tier is feasible when it is available, its quantile meets the deadline and fits in the contact window, and the
 battery stays above its reserve. Feasible tiers are ranked by the objective plus the Lyapunov energy price
 (``EnergyBudgets``): ``latency`` (expected ms), ``energy`` (J), ``carbon`` (g), ``balanced``
@@ -54,7 +55,7 @@ class EdgeAwarePolicy(RoutingPolicy):
 
     def __init__(
         self,
-        epsilon: float = 0.01,
+        epsilon: float = 0.05,
         default_objective: str = "latency",
         balanced_weight: float = 0.5,
         energy_budget_w: dict[str, float] | None = None,
@@ -78,22 +79,23 @@ class EdgeAwarePolicy(RoutingPolicy):
         self._exp = NormalDist().inv_cdf(1.0 - epsilon) / _Z99
         self._exp_cache: dict[float, float] = {}
 
-    def _spread_exp(self, request: RouteRequest) -> float:
+    def _spread(self, request: RouteRequest) -> tuple[float, float | None]:
+        """(lognormal spread exponent, quantile level for the calibrated tail or None for the default)."""
         eps = request.epsilon
         if eps is None or eps == self.epsilon:
-            return self._exp
+            return self._exp, None
         e = self._exp_cache.get(eps)
         if e is None:
             e = NormalDist().inv_cdf(1.0 - min(max(eps, 1e-9), 0.5)) / _Z99
             self._exp_cache[eps] = e
-        return e
+        return e, 1.0 - eps
 
     def _score(self, request: RouteRequest, views: list[TierView], explain: bool):
         """Core: feasible [(cost, lat, energy, tier)], best effort [(P(miss), lat, tier)], unavailable [tier],
         reasons, expected latencies."""
         deadline = request.deadline_ms if request.deadline_ms is not None else _INF
         objective = request.objective if request.objective in OBJECTIVES else self.default_objective
-        exp = self._spread_exp(request)
+        exp, level = self._spread(request)
         corr = self.corrector
         budgets = self.budgets
         site, model = request.site, request.model
@@ -118,8 +120,11 @@ class EdgeAwarePolicy(RoutingPolicy):
                 net_q = net * (p99 / net) ** exp
             else:
                 net_q = net
-            qr = corr.quantile(tier, model) if (corr is not None and exp == self._exp) else None
-            lat_q = (net + rest) * qr if qr is not None else (net_q + rest) * ratio
+            uq = corr.quantile(tier, model, level) if corr is not None else None
+            if uq is not None:
+                lat_q = net + rest + uq * (net if net > 0.0 else net + rest)
+            else:
+                lat_q = (net_q + rest) * ratio
             if explain:
                 expected[tier] = lat
             if lat_q > deadline:
@@ -192,7 +197,7 @@ class EdgeAwarePolicy(RoutingPolicy):
         req = observation.request
         if self.corrector is not None:
             self.corrector.update(req.site, observation.tier, req.model, observation.estimated_ms,
-                                  observation.observed_ms)
+                                  observation.observed_ms, observation.network_ms)
         if self.budgets.budget_w and observation.energy_j:
             at_s = observation.at_s
             if at_s is None:

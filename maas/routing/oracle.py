@@ -85,7 +85,6 @@ def solve_oracle(
 ) -> OracleResult:
     """Solve the two-stage MILP; refuses instances above ``max_requests`` with ``InvalidInput``."""
     n = _check(inst, max_requests)
-    k = len(inst.tiers)
     ok = np.isfinite(inst.latency_ms) & (inst.latency_ms <= inst.deadline_ms[:, None])
     rows, cols = np.nonzero(ok)  # one binary variable per (request, tier) that meets the deadline
     m = len(rows)

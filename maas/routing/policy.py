@@ -42,9 +42,12 @@ class RouteRequest:
     epsilon: float | None = None  # per-request override of the policy's deadline miss probability
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TierView:
     """One tier as seen for one request: availability and estimated latency/energy parts.
+
+    Read-only by convention (policies must not modify views). Not frozen because views are built on the hot
+    path, four per request: a frozen dataclass's ``__init__`` costs ~2.3 us here against ~0.25 us.
 
     ``network_p99_ms`` is the p99 of uplink + downlink (None: treat the network as deterministic);
     ``window_left_ms`` is how long the tier stays reachable from now (satellite contact window, inf otherwise);
@@ -83,7 +86,10 @@ class TierView:
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """A completed request, for online correction of estimates (``energy_j``/``at_s`` feed energy budgets)."""
+    """A completed request, for online correction of estimates.
+
+    ``estimated_ms`` is the view's uncorrected ``latency_ms`` and ``network_ms`` its ``network_ms`` (uplink +
+    downlink) when the request was routed; ``energy_j``/``at_s`` feed the energy budgets."""
 
     request: RouteRequest
     tier: str
@@ -91,6 +97,7 @@ class Observation:
     observed_ms: float
     energy_j: float = 0.0
     at_s: float | None = None
+    network_ms: float | None = None
 
 
 @dataclass(slots=True)

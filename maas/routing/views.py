@@ -23,12 +23,16 @@ _INF = math.inf
 class TierQueue:
     """Live queue state of one tier: requests in flight per replica, slots per replica, per-slot service time.
 
-    ``service_ms`` None means "use the estimate's compute_ms". The lists are mutated in place by the owner.
+    ``service_ms`` None means "use the estimate's compute_ms". ``backlog_ms``, when the tier reports it, is per
+    replica the time from now until its first slot is free (work already queued there); the wait of a new request
+    is then that backlog minus its uplink time, instead of the in-flight formula (``in_flight`` also counts
+    requests still on the network, which do not hold a slot). The lists are mutated in place by the owner.
     """
 
     in_flight: list[int]
     slots: int = 1
     service_ms: float | None = None
+    backlog_ms: list[float] | None = None
 
 
 def queue_wait_ms(in_flight: int, slots: int, service_ms: float) -> float:
@@ -93,11 +97,17 @@ def views_from_estimates(
                 replica = a if loads[a] <= loads[b] else b
             in_flight = loads[replica]
             slots = q.slots
-            ahead = in_flight - slots + 1
-            if ahead > 0:
-                wait_ms = ahead * (compute_ms if q.service_ms is None else q.service_ms) / slots
+            backlog = q.backlog_ms
+            if backlog is not None:
+                wait_ms = backlog[replica] - est.uplink_ms - platform_ms
+                if wait_ms < 0.0:
+                    wait_ms = 0.0
             else:
-                wait_ms = 0.0
+                ahead = in_flight - slots + 1
+                if ahead > 0:
+                    wait_ms = ahead * (compute_ms if q.service_ms is None else q.service_ms) / slots
+                else:
+                    wait_ms = 0.0
         window_end_s = getattr(est, "window_end_s", None)
         battery_after = getattr(est, "battery_after_j", None)
         reserve = getattr(est, "battery_reserve_j", None)

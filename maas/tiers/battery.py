@@ -17,7 +17,10 @@ EclipseLookup = Callable[[float, float], list[tuple[float, float]]]
 
 
 class Battery:
-    """One satellite's battery, advanced lazily to the times it is asked about (time never goes back)."""
+    """One satellite's battery, advanced lazily to the times it is asked about (time never goes back).
+
+    With ``keep_history`` it records the exact piecewise-linear curve: eclipse edges, draws, full/empty kinks.
+    """
 
     __slots__ = (
         "spec",
@@ -84,13 +87,18 @@ class Battery:
         cap = self.spec.capacity_j
         gain, loss = solar_w * dt, load_w * dt
         new = self.soc_j + gain - loss
+        kink = None
         if new > cap:
+            kink = (t0 + (cap - self.soc_j) / (solar_w - load_w), cap)
             self.curtailed_j += new - cap
             new = cap
         if new < 0.0:
+            kink = (t0 + self.soc_j / (load_w - solar_w), 0.0)
             self.unserved_j += -new
             loss += new
             new = 0.0
+        if self.history is not None and kink is not None and t0 < kink[0] < t1:
+            self.history.append(kink)
         self.solar_in_j += gain
         self.load_j += loss
         self.soc_j = new

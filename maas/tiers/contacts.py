@@ -2,7 +2,7 @@
 
 For one UTC day the whole constellation is propagated once on a ``contact_step_s`` grid (padded by 45 min on
 both sides so passes across midnight stay whole). For each site the cosine of the Earth central angle to every
-satellite sample is one BLAS product; candidates are refined to exact spherical-Earth elevation and window edges
+satellite sample in its latitude band (samples sorted by latitude once per day) is one BLAS product; candidates are refined to exact spherical-Earth elevation and window edges
 are interpolated linearly between samples. A window belongs to the day in which it starts. Passes shorter than
 one step can be missed (none above the mask at 30 s steps for the default shells). Results are cached on disk
 (``~/.cache/maas/contacts`` or a given dir) under a hash of every input.
@@ -30,7 +30,7 @@ from maas.tiers.orbits import (
 __all__ = ["DayGrid", "ContactEngine", "site_unit_vectors", "default_cache_dir"]
 
 _PAD_S = 2700.0  # longer than any eclipse (~36 min) and any pass
-_CACHE_VERSION = 4
+_CACHE_VERSION = 5
 
 
 def default_cache_dir() -> Path:
@@ -52,10 +52,19 @@ class DayGrid:
     unit_flat: np.ndarray
     radius_flat: np.ndarray
     r_teme: np.ndarray
+    _by_lat: tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
 
     @property
     def n_t(self) -> int:
         return int(self.t_s.size)
+
+    def by_latitude(self) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Samples sorted by the z of their unit vector: (order, sorted z, unit vectors in that order)."""
+        if self._by_lat is None:
+            order = np.argsort(self.unit_flat[2], kind="stable")
+            xyz = tuple(np.ascontiguousarray(self.unit_flat[k][order]) for k in range(3))
+            self._by_lat = (order, xyz[2], xyz)
+        return self._by_lat
 
 
 class ContactEngine:
@@ -102,25 +111,41 @@ class ContactEngine:
 
     def _compute_windows(self, lat: np.ndarray, lon: np.ndarray, day_start_s: float) -> dict[str, np.ndarray]:
         g = self.grid(day_start_s)
-        n_t = g.n_t
         r_max = float(np.nanmax(g.radius_flat))
-        cos_thr = np.cos(coverage_half_angle_rad(self.mask_deg, r_max) + 1e-3)
+        half_angle = coverage_half_angle_rad(self.mask_deg, r_max) + 1e-3
+        cos_thr = np.float32(np.cos(half_angle))
         mask_rad = np.radians(self.mask_deg)
-        units = site_unit_vectors(lat, lon).astype(np.float32)
+        order, z_sorted, unit_sorted = g.by_latitude()
+        units = site_unit_vectors(lat, lon)
         parts: list[dict[str, np.ndarray]] = []
-        chunk = 8
-        for c0 in range(0, len(lat), chunk):
-            cos_block = units[c0 : c0 + chunk] @ g.unit_flat
-            for j in range(cos_block.shape[0]):
-                parts.append(self._site_runs(c0 + j, cos_block[j], g, n_t, cos_thr, mask_rad, day_start_s))
+        for i, u in enumerate(units):
+            # only samples whose sub-satellite latitude is within the coverage half-angle can be visible
+            phi = np.arcsin(np.clip(u[2], -1.0, 1.0))
+            # (float32 keys: a float64 key would make numpy convert the whole sorted array on every call)
+            lo = z_sorted.searchsorted(np.float32(np.sin(max(phi - half_angle, -np.pi / 2)) - 1e-6))
+            hi = z_sorted.searchsorted(np.float32(np.sin(min(phi + half_angle, np.pi / 2)) + 1e-6), side="right")
+            x, y, z = unit_sorted
+            ux, uy, uz = (np.float32(c) for c in u)
+            cos_band = x[lo:hi] * ux + y[lo:hi] * uy + z[lo:hi] * uz
+            hit = np.flatnonzero(cos_band >= cos_thr)
+            idx = order[lo + hit]
+            srt = np.argsort(idx)
+            parts.append(self._site_runs(i, u, idx[srt], cos_band[hit][srt], g, mask_rad, day_start_s))
         keys = ("site", "sat", "start_s", "end_s", "max_elevation_deg")
         return {k: np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in keys}
 
     def _site_runs(
-        self, site: int, cos_row: np.ndarray, g: DayGrid, n_t: int, cos_thr: float, mask_rad: float, day_start_s: float
+        self,
+        site: int,
+        u: np.ndarray,
+        cand: np.ndarray,
+        cos_cand: np.ndarray,
+        g: DayGrid,
+        mask_rad: float,
+        day_start_s: float,
     ) -> dict[str, np.ndarray]:
-        cand = np.flatnonzero(cos_row >= cos_thr)
-        el = elevation_from_cos_rad(cos_row[cand].astype(float), g.radius_flat[cand])
+        n_t = g.n_t
+        el = elevation_from_cos_rad(cos_cand.astype(float), g.radius_flat[cand])
         keep = el >= mask_rad
         idx, el = cand[keep], el[keep]
         if idx.size == 0:
@@ -130,8 +155,8 @@ class ContactEngine:
         last = np.concatenate([brk - 1, [idx.size - 1]])
         s_idx, e_idx = idx[first], idx[last]
         t_s = g.t_s
-        start = self._edge(s_idx, s_idx - 1, el[first], cos_row, g, mask_rad, s_idx % n_t == 0)
-        end = self._edge(e_idx, e_idx + 1, el[last], cos_row, g, mask_rad, (e_idx + 1) % n_t == 0)
+        start = self._edge(s_idx, s_idx - 1, el[first], u, g, mask_rad, s_idx % n_t == 0)
+        end = self._edge(e_idx, e_idx + 1, el[last], u, g, mask_rad, (e_idx + 1) % n_t == 0)
         start = np.where(s_idx % n_t == 0, t_s[s_idx % n_t], start)
         end = np.where((e_idx + 1) % n_t == 0, t_s[e_idx % n_t], end)
         max_el = np.degrees(np.maximum.reduceat(el, first))
@@ -149,14 +174,16 @@ class ContactEngine:
         inside: np.ndarray,
         outside: np.ndarray,
         el_in: np.ndarray,
-        cos_row: np.ndarray,
+        u: np.ndarray,
         g: DayGrid,
         mask_rad: float,
         at_border: np.ndarray,
     ) -> np.ndarray:
+        """Interpolate the time the elevation crosses the mask between an inside and an outside sample."""
         n_t = g.n_t
         out_safe = np.where(at_border, inside, outside)
-        el_out = elevation_from_cos_rad(cos_row[out_safe].astype(float), g.radius_flat[out_safe])
+        cos_out = u.astype(np.float32) @ g.unit_flat[:, out_safe]
+        el_out = elevation_from_cos_rad(cos_out.astype(float), g.radius_flat[out_safe])
         denom = np.where(np.abs(el_in - el_out) > 1e-12, el_in - el_out, 1.0)
         frac = np.clip((mask_rad - el_out) / denom, 0.0, 1.0)
         t_in, t_out = g.t_s[inside % n_t], g.t_s[out_safe % n_t]

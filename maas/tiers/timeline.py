@@ -12,8 +12,12 @@ from maas.tiers.world import World, iso_utc
 __all__ = ["site_timeline"]
 
 
-def site_timeline(world: World, site: str, t0_s: float, t1_s: float, battery_step_s: float = 600.0) -> dict:
-    """Everything that decides availability at ``site`` in [t0_s, t1_s], times as ISO-8601 UTC strings."""
+def site_timeline(world: World, site: str, t0_s: float, t1_s: float) -> dict:
+    """Everything that decides availability at ``site`` in [t0_s, t1_s], times as ISO-8601 UTC strings.
+
+    Battery curves start full (or at ``initial_j``) at ``t0_s`` with no compute load, and are exact: one point per
+    eclipse edge and per full-charge kink (the charge is linear in between).
+    """
     topo = world.topology
     s = topo.site(site)
     sat = world.satellites
@@ -52,15 +56,12 @@ def site_timeline(world: World, site: str, t0_s: float, t1_s: float, battery_ste
             for a, b in ecl
         ]
         assert spec.battery is not None
-        bat = Battery(spec.battery, spec.energy.idle_w, lambda a, z, j=i: sat.eclipses_between(j, a, z), t0_s)
-        times = sorted(
-            {
-                *np.arange(t0_s, t1_s, battery_step_s).tolist(),
-                t1_s,
-                *[x for a, b in ecl for x in (a, b) if t0_s <= x <= t1_s],
-            }
-        )
-        battery += [{"satellite": sat.names[i], "t": iso_utc(t), "t_s": t, "soc_j": round(bat.at(t), 1)} for t in times]
+        bat = Battery(spec.battery, spec.energy.idle_w, lambda a, z, j=i: sat.eclipses_between(j, a, z), t0_s, True)
+        bat.at(t1_s)
+        battery += [
+            {"satellite": sat.names[i], "t": iso_utc(t), "t_s": t, "soc_j": round(soc, 1)}
+            for t, soc in bat.history or []
+        ]
     outages = []
     region = topo.regions[s.region]
     day = math.floor(t0_s / 86400.0) * 86400.0 - 86400.0

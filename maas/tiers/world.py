@@ -140,8 +140,8 @@ class World:
         """Expected delays, device time, energy, carbon and availability of ``tier`` for a request from ``site``."""
         t = self.clock.now_s() if t_s is None else t_s
         ctx = self._ctx.get(site) or self._site(site)
-        link = ctx.links.get(tier)
         spec = self.tiers.get(tier) or self._tier(tier)
+        link = ctx.links.get(tier)
         if link is None:
             return TierEstimate(False, f"{tier}: site {site} has no access", 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
         rf, bf = self._fault(site, tier, t) if self.faults else (1.0, 1.0)
@@ -207,11 +207,11 @@ class World:
             + link.spec.handover_spike_ms
         )
         tx_j = (input_bytes + output_bytes) * link.j_per_byte
-        g_per_j = carbon_g_per_j(region.grid, region.utc_offset_h, t)
+        site_g_per_j = carbon_g_per_j(ctx.region.grid, ctx.region.utc_offset_h, t)
+        g_per_j = site_g_per_j if region is ctx.region else carbon_g_per_j(region.grid, region.utc_offset_h, t)
         if tier != "satellite" and region.grid.diesel_backup and spec.availability.follows_site_grid:
             if self.grid.on_diesel(ctx.cell, region, t):
                 g_per_j = region.grid.diesel_g_per_kwh / 3.6e6
-        site_g_per_j = carbon_g_per_j(ctx.region.grid, ctx.region.utc_offset_h, t)
         return TierEstimate(
             reason is None,
             reason,
@@ -277,6 +277,23 @@ class World:
         return self.ledger.report(t0_s, t1_s)
 
     # -- availability helpers -------------------------------------------------------------------------
+    def warm(self, sites: list[str] | None = None, t_s: float | None = None, days: int = 1) -> None:
+        """Precompute contact windows and eclipses for ``sites`` (default site) from ``t_s`` for ``days`` days,
+        so the first requests (and the first after midnight UTC) do not pay for orbit propagation."""
+        t = self.clock.now_s() if t_s is None else t_s
+        names = sites if sites is not None else [self.topology.default_site]
+        ctxs = [self._ctx.get(n) or self._site(n) for n in names]
+        sat = self.satellites
+        day = math.floor(t / 86400.0) * 86400.0
+        for d in [day - 86400.0 + 86400.0 * k for k in range(days + 1)]:
+            if len(ctxs) > 8:
+                idx = np.array([c.idx for c in ctxs])
+                sat.prefetch(idx, np.array([c.lat for c in ctxs]), np.array([c.lon for c in ctxs]), d)
+            else:
+                for c in ctxs:
+                    sat.segments(c.idx, c.lat, c.lon, d)
+            sat.eclipses_between(0, d, d + 1.0)
+
     def available(self, site: str, tier: str, t_s: float | None = None) -> tuple[bool, str | None]:
         e = self.estimate(site, tier, host_compute_ms=0.0, precision="fp32", input_bytes=0, output_bytes=0, t_s=t_s)
         return e.available, e.reason

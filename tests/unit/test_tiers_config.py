@@ -155,3 +155,52 @@ def test_cli_timeline_unknown_site_exits_2() -> None:
 
     result = CliRunner().invoke(app, ["timeline", "--topology", str(DEFAULT), "--site", "atlantis"])
     assert result.exit_code == 2
+
+
+def test_sites_from_a_csv_file(tmp_path) -> None:
+    (tmp_path / "sites.csv").write_text(
+        "name,lat_deg,lon_deg,region,access\nshop-1,24.7,46.7,riyadh,base-station;ground\nshop-2,30.0,31.2,cairo,\n"
+    )
+
+    def edit(raw: dict) -> None:
+        raw["sites"]["file"] = "sites.csv"
+        raw["sites"]["default_site"] = "shop-1"
+
+    topo = load_topology(_write(tmp_path, edit))
+    assert topo.default_site == "shop-1"
+    assert topo.site("shop-1").access == ("base-station", "ground")
+    assert topo.site("shop-2").access == ("base-station", "optical-access", "ground", "satellite")
+    assert topo.site("shop-2").datacentre == "cairo-dc"
+
+
+def test_bad_sites_csv_names_file_and_line(tmp_path) -> None:
+    (tmp_path / "sites.csv").write_text("name,lat_deg,lon_deg,region\nshop-1,north,46.7,riyadh\n")
+
+    def edit(raw: dict) -> None:
+        raw["sites"]["file"] = "sites.csv"
+
+    with pytest.raises(ConfigError) as info:
+        load_topology(_write(tmp_path, edit))
+    assert info.value.file.endswith("sites.csv") and info.value.field == "line 2"
+
+
+def test_constellation_from_a_tle_file_matches_its_elements(tmp_path) -> None:
+    from sgp4.exporter import export_tle
+
+    from maas.tiers.orbits import Constellation
+
+    topo = load_topology(DEFAULT)
+    spec = topo.tiers["satellite"].constellation.model_copy(update={"planes": 2, "sats_per_plane": 3})
+    walker = Constellation(spec, topo.epoch_s)
+    lines = []
+    for name, sat in zip(walker.names, walker.satrecs, strict=True):
+        lines += [name, *export_tle(sat)]
+    (tmp_path / "shell.tle").write_text("\n".join(lines) + "\n")
+    from_file = Constellation(spec.model_copy(update={"tle_file": "shell.tle"}), topo.epoch_s, base_dir=tmp_path)
+    assert from_file.names == walker.names
+    import numpy as np
+
+    t = topo.epoch_s + np.arange(0, 6 * 3600, 600.0)
+    a, _ = walker.propagate_teme(t)
+    b, _ = from_file.propagate_teme(t)
+    assert np.max(np.linalg.norm(a - b, axis=-1)) < 20.0  # km: TLE text rounds the elements

@@ -1,0 +1,429 @@
+"""``maas loadtest``: open-loop load tests of V2 servers (run, compare, find-peak, selftest).
+
+Mount with ``app.add_typer(loadtest.app, name="loadtest")``. Exit codes: 0 pass, 1 tool error, 2 usage error,
+3 a threshold failed, 4 invalid run (the generator could not prove it kept up, or the run was interrupted).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from maas.errors import ConfigError, InvalidInput, MaasError, ModelNotFound
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Open-loop, coordinated-omission-free load tests of V2 inference servers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+T = TypeVar("T")
+_ARRIVALS = ("poisson", "constant", "gamma", "ramp", "steps")
+
+
+def _die(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _exits() -> Iterator[None]:
+    """Usage errors exit 2, tool errors exit 1; never a traceback."""
+    try:
+        yield
+    except (ConfigError, InvalidInput, ModelNotFound) as exc:
+        raise _die(exc.message, 2) from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "-"
+        raise _die(f"{where}: {err['msg']}", 2) from None
+    except MaasError as exc:
+        raise _die(exc.message, 1) from None
+    except KeyboardInterrupt:
+        raise _die("interrupted before the run started", 1) from None
+    except (OSError, RuntimeError) as exc:
+        raise _die(f"{type(exc).__name__}: {exc}", 1) from None
+
+
+def _parse_steps(text: str) -> list[tuple[float, float]]:
+    try:
+        pairs = [part.split(":") for part in text.split(",") if part.strip()]
+        return [(float(d), float(r)) for d, r in pairs]
+    except ValueError:
+        raise InvalidInput(f"--steps {text!r}: expected 'duration_s:rate_rps,...' e.g. '10:100,10:200'") from None
+
+
+def _parse_headers(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if ":" not in item:
+            raise InvalidInput(f"--header {item!r}: expected 'Name: value'")
+        k, v = item.split(":", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _build_mix(model: list[str], mix: Path | None, trace: Path | None, hints: dict[str, Any]) -> Any:
+    from maas.loadtest.mix import MixEntry, RequestMix, default_mix, load_mix
+
+    chosen = sum(bool(x) for x in (model, mix, trace))
+    if chosen != 1:
+        raise InvalidInput("give exactly one of --model, --mix (a file or 'default') or --trace")
+    if trace:
+        return None
+    if mix is not None:
+        return default_mix() if str(mix) == "default" else load_mix(mix)
+    clean = {k: v for k, v in hints.items() if v is not None}
+    return RequestMix(entries=[MixEntry(model=m, **clean) for m in model])
+
+
+def _write_outputs(result: dict[str, Any], report: Path | None, partial: bool) -> Path | None:
+    from maas.loadtest.report import write_report
+
+    target = report
+    if target is None and partial:
+        target = Path(f"loadtest-partial-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
+    if target is None:
+        return None
+    paths = write_report(result, target)
+    return paths["json"]
+
+
+def _render_run(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    mode = summary["mode"]
+    color = "green" if summary["verdict"] == "VALID" else "red"
+    part = " [yellow](PARTIAL)[/]" if summary["partial"] else ""
+    console.print(
+        f"[bold {color}]{summary['verdict']}[/]{part}  {mode}: target {summary['target_rps']} rps, "
+        f"achieved {summary['achieved_rps']:.2f} rps, {summary['requests']} requests, "
+        f"{summary['errors']} errors"
+    )
+    pct = Table(title="milliseconds")
+    pct.add_column("")
+    keys = ("p50", "p90", "p99", "p999", "max")
+    for k in keys:
+        pct.add_column(k, justify="right")
+    label = "latency (from intended send)" if mode == "open-loop" else "latency (from actual send)"
+    for name, key in ((label, "latency_ms"), ("service time", "service_ms"), ("dispatch lateness", "lateness_ms")):
+        pct.add_row(name, *[_f(summary[key][k]) for k in keys])
+    console.print(pct)
+    if summary["slo_attainment"] is not None:
+        console.print(f"SLO attainment (deadline from intended send): {summary['slo_attainment']:.4f}")
+    for title, groups in (("per tier", summary["per_tier"]), ("per model", summary["per_model"])):
+        if not groups:
+            continue
+        t = Table(title=title)
+        for col in ("", "requests", "share", "errors", "p50 ms", "p99 ms", "SLO", "J/request"):
+            t.add_column(col, justify="right" if col else "left")
+        for name, g in groups.items():
+            t.add_row(
+                name,
+                str(g["requests"]),
+                _f(g["share"]),
+                str(g["errors"]),
+                _f(g["latency_ms"]["p50"]),
+                _f(g["latency_ms"]["p99"]),
+                _f(g["slo_attainment"]),
+                _f(g["energy_j_per_request"]),
+            )
+        console.print(t)
+    checks = Table(title="validity and thresholds")
+    for col in ("check", "result", "value", "bound"):
+        checks.add_column(col)
+    for c in summary["checks"] + summary["thresholds"]:
+        checks.add_row(c["name"], "[green]pass[/]" if c["ok"] else "[red]FAIL[/]", _f(c["value"]), c["bound"])
+    console.print(checks)
+    for sample in summary["error_samples"][:3]:
+        console.print(f"[red]error sample:[/] {sample}")
+
+
+def _f(v: Any) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    with _exits():
+        return fn()
+
+
+@app.command()
+def run(
+    url: Annotated[str, typer.Option("--url", help="server base URL, e.g. http://127.0.0.1:8000")],
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="model to call (repeat for an equal mix)")
+    ] = None,
+    mix: Annotated[Path | None, typer.Option("--mix", help="mix file (YAML/JSON) or 'default'")] = None,
+    trace: Annotated[Path | None, typer.Option("--trace", help="JSONL trace to replay (t_s + request fields)")] = None,
+    rate: Annotated[float, typer.Option("--rate", help="mean rate in requests/s (start rate for ramp)")] = 50.0,
+    duration: Annotated[float, typer.Option("--duration", help="seconds")] = 30.0,
+    arrival: Annotated[str, typer.Option("--arrival", help="poisson|constant|gamma|ramp|steps")] = "poisson",
+    cv: Annotated[float, typer.Option("--cv", help="gamma: coefficient of variation of gaps (burstiness)")] = 1.0,
+    rate_end: Annotated[float | None, typer.Option("--rate-end", help="ramp: final rate")] = None,
+    steps: Annotated[str | None, typer.Option("--steps", help="steps: 'duration_s:rate,...'")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 1,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", help="closed loop with N senders")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="generator processes (default: by rate)")] = None,
+    warmup: Annotated[float | None, typer.Option("--warmup", help="seconds excluded (default min(2, 10%))")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="per-request timeout, s")] = 10.0,
+    deadline_ms: Annotated[float | None, typer.Option("--deadline-ms", help="hint + SLO (with --model)")] = None,
+    objective: Annotated[str | None, typer.Option("--objective", help="latency|balanced|energy|carbon")] = None,
+    site: Annotated[str | None, typer.Option("--site")] = None,
+    tier: Annotated[str | None, typer.Option("--tier", help="pin a tier (testing)")] = None,
+    rows: Annotated[int, typer.Option("--rows", help="batch rows per request (with --model)")] = 1,
+    threshold: Annotated[
+        list[str] | None, typer.Option("--threshold", "-t", help="e.g. 'p99<50ms' (repeatable)")
+    ] = None,
+    output: Annotated[str, typer.Option("-o", "--output", help="text|json")] = "text",
+    report: Annotated[Path | None, typer.Option("--report", help="directory for result.json + report.html")] = None,
+    max_lateness_ms: Annotated[float, typer.Option("--max-lateness-ms", help="validity: lateness p99 bound")] = 5.0,
+    min_duration: Annotated[float, typer.Option("--min-duration", help="validity: measured seconds")] = 10.0,
+    min_requests: Annotated[int, typer.Option("--min-requests", help="validity: measured requests")] = 500,
+    header: Annotated[list[str] | None, typer.Option("--header", "-H", help="'Name: value' on every request")] = None,
+    progress_every: Annotated[
+        float, typer.Option("--progress-every", help="seconds between plain progress lines (non-TTY)")
+    ] = 5.0,
+) -> None:
+    """Drive a V2 server with an open-loop schedule (or a closed loop) and judge the run."""
+    model, threshold, header = model or [], threshold or [], header or []
+    from maas.loadtest.harness import LoadTestSpec, run_loadtest
+    from maas.loadtest.progress import ProgressView
+    from maas.loadtest.schedule import ArrivalSpec
+
+    if output not in ("text", "json"):
+        raise _die(f"-o {output!r}: allowed text, json", 2)
+    if arrival not in _ARRIVALS:
+        raise _die(f"--arrival {arrival!r}: allowed {', '.join(_ARRIVALS)}", 2)
+    if rate <= 0 or duration <= 0:
+        raise _die("--rate and --duration must be > 0", 2)
+    if concurrency is not None and concurrency < 1:
+        raise _die("--concurrency must be >= 1", 2)
+
+    def build() -> Any:
+        from maas.loadtest.verdict import parse_threshold
+
+        for t in threshold:
+            parse_threshold(t)
+        hints = dict(deadline_ms=deadline_ms, objective=objective, site=site, tier=tier, rows=rows)
+        request_mix = _build_mix(model, mix, trace, hints)
+        arrival_spec = ArrivalSpec(
+            kind=arrival,
+            rate_rps=rate,
+            duration_s=duration,
+            cv=cv,
+            rate_end_rps=rate_end,
+            steps=_parse_steps(steps) if steps else [],
+        )
+        return LoadTestSpec(
+            url=url,
+            mix=request_mix,
+            arrival=arrival_spec,
+            trace_path=str(trace) if trace else None,
+            mode="closed" if concurrency else "open",
+            concurrency=concurrency or 1,
+            seed=seed,
+            workers=workers,
+            warmup_s=warmup,
+            timeout_s=timeout,
+            thresholds=list(threshold),
+            max_lateness_p99_ms=max_lateness_ms,
+            min_duration_s=min_duration,
+            min_requests=min_requests,
+            headers=_parse_headers(header),
+        )
+
+    spec = _guard(build)
+    with ProgressView(plain_every_s=progress_every) as view:
+        outcome = _guard(lambda: run_loadtest(spec, view))
+    saved = _guard(lambda: _write_outputs(outcome.result, report, outcome.summary["partial"]))
+    if output == "json":
+        typer.echo(json.dumps(outcome.summary))
+    else:
+        _render_run(outcome.summary)
+    if saved is not None:
+        typer.echo(f"results: {saved}" + (" (partial)" if outcome.summary["partial"] else ""), err=True)
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="baseline result.json")],
+    b: Annotated[Path, typer.Argument(help="candidate result.json")],
+    confidence: Annotated[float, typer.Option("--confidence")] = 0.95,
+    iterations: Annotated[int, typer.Option("--iterations", help="bootstrap resamples")] = 1000,
+    output: Annotated[str, typer.Option("-o", "--output", help="text|json")] = "text",
+) -> None:
+    """Differences B - A with confidence intervals (bootstrap for percentiles, analytic for rates)."""
+    from maas.loadtest.compare import compare_results
+    from maas.loadtest.result import load_result
+
+    if output not in ("text", "json") or not 0.5 <= confidence < 1.0 or iterations < 100:
+        raise _die("-o text|json, --confidence in [0.5, 1), --iterations >= 100", 2)
+    doc_a, doc_b = _guard(lambda: load_result(a)), _guard(lambda: load_result(b))
+    cmp = _guard(lambda: compare_results(doc_a, doc_b, iterations, confidence))
+    if output == "json":
+        typer.echo(json.dumps(cmp))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    t = Table(title=f"B - A ({confidence:.0%} intervals)")
+    for col in ("metric", "A", "B", "B - A", "interval", "significant", "method"):
+        t.add_column(col, justify="left" if col in ("metric", "method") else "right")
+    for r in cmp["rows"]:
+        ci = f"[{_f(r['ci_low'])}, {_f(r['ci_high'])}]" if r["ci_low"] is not None else "-"
+        t.add_row(
+            r["metric"], _f(r["a"]), _f(r["b"]), _f(r["diff"]), ci, "yes" if r["significant"] else "no", r["method"]
+        )
+    console.print(t)
+    for w in cmp["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}")
+
+
+@app.command("find-peak")
+def find_peak_cmd(
+    url: Annotated[str, typer.Option("--url")],
+    model: Annotated[list[str] | None, typer.Option("--model", "-m")] = None,
+    mix: Annotated[Path | None, typer.Option("--mix", help="mix file or 'default' (ignored with --model)")] = Path(
+        "default"
+    ),
+    start_rps: Annotated[float, typer.Option("--start-rps")] = 10.0,
+    max_rps: Annotated[float, typer.Option("--max-rps")] = 5000.0,
+    duration: Annotated[float, typer.Option("--duration", help="seconds per trial")] = 20.0,
+    slo: Annotated[
+        list[str] | None, typer.Option("--slo", help="thresholds a trial must meet (default slo_attainment>=0.99)")
+    ] = None,
+    tolerance: Annotated[float, typer.Option("--tolerance", help="relative width at which bisection stops")] = 0.05,
+    max_trials: Annotated[int, typer.Option("--max-trials")] = 10,
+    seed: Annotated[int, typer.Option("--seed")] = 1,
+    deadline_ms: Annotated[float | None, typer.Option("--deadline-ms", help="with --model")] = None,
+    max_lateness_ms: Annotated[float, typer.Option("--max-lateness-ms")] = 5.0,
+    min_requests: Annotated[int, typer.Option("--min-requests")] = 200,
+    output: Annotated[str, typer.Option("-o", "--output", help="text|json")] = "text",
+) -> None:
+    """Highest Poisson rate whose run is valid and meets the SLO (doubling, then bisection)."""
+    model, slo = model or [], slo or []
+    from maas.loadtest.harness import LoadTestSpec, run_loadtest
+    from maas.loadtest.peak import Trial, find_peak
+    from maas.loadtest.schedule import ArrivalSpec
+    from maas.loadtest.verdict import parse_threshold
+
+    if output not in ("text", "json") or not 0 < start_rps <= max_rps or duration <= 0 or not 0 < tolerance < 1:
+        raise _die("need 0 < --start-rps <= --max-rps, --duration > 0, 0 < --tolerance < 1, -o text|json", 2)
+    slos = list(slo) or ["slo_attainment>=0.99"]
+    _guard(lambda: [parse_threshold(s) for s in slos])
+    request_mix = _guard(lambda: _build_mix(model, None if model else mix, None, {"deadline_ms": deadline_ms}))
+
+    def measure(rate: float) -> Trial:
+        spec = LoadTestSpec(
+            url=url,
+            mix=request_mix,
+            arrival=ArrivalSpec(rate_rps=rate, duration_s=duration),
+            seed=seed,
+            thresholds=slos,
+            max_lateness_p99_ms=max_lateness_ms,
+            min_duration_s=min(duration * 0.5, 10.0),
+            min_requests=min(min_requests, int(rate * duration * 0.5)),
+        )
+        out = run_loadtest(spec)
+        s = out.summary
+        behind = any(c["name"] in ("achieved_rate", "dispatch_lateness_p99") and not c["ok"] for c in s["checks"])
+        return Trial(rate, out.exit_code == 0, s["verdict"], s, harness_limited=behind)
+
+    def show(t: Trial) -> None:
+        s = t.summary
+        typer.echo(
+            f"rate {t.rate_rps:9.2f} rps: {'pass' if t.passed else 'FAIL'} ({t.verdict}) "
+            f"achieved={s['achieved_rps']:.1f} p99={_f(s['latency_ms']['p99'])} ms "
+            f"slo={_f(s['slo_attainment'])} errors={s['errors']}",
+            err=True,
+        )
+
+    result = _guard(lambda: find_peak(measure, start_rps, max_rps, tolerance, max_trials, show))
+    doc = {
+        "peak_rps": result.peak_rps,
+        "lowest_failing_rps": result.lowest_failing_rps,
+        "limited_by": result.limited_by,
+        "slo": slos,
+        "duration_s": duration,
+        "trials": [
+            {
+                "rate_rps": t.rate_rps,
+                "passed": t.passed,
+                "verdict": t.verdict,
+                "achieved_rps": t.summary.get("achieved_rps"),
+                "p99_ms": t.summary.get("latency_ms", {}).get("p99"),
+                "slo_attainment": t.summary.get("slo_attainment"),
+            }
+            for t in result.trials
+        ],
+    }
+    if output == "json":
+        typer.echo(json.dumps(doc))
+    else:
+        typer.echo(
+            f"peak: {result.peak_rps:.2f} rps meets {', '.join(slos)} (limited by {result.limited_by}; "
+            f"lowest failing: {_f(result.lowest_failing_rps)} rps)"
+        )
+
+
+@app.command()
+def selftest(
+    stall_s: Annotated[float, typer.Option("--stall-s", help="length of the one server stall")] = 1.0,
+    rate: Annotated[float, typer.Option("--rate")] = 200.0,
+    duration: Annotated[float, typer.Option("--duration")] = 8.0,
+    output: Annotated[str, typer.Option("-o", "--output", help="text|json")] = "text",
+) -> None:
+    """Start a local V2 server that stalls once; show the corrected vs the uncorrected tail."""
+    from maas.loadtest.selftest import run_selftest
+
+    if stall_s <= 0 or rate <= 0 or duration <= 2 * stall_s or output not in ("text", "json"):
+        raise _die("need --stall-s > 0, --rate > 0, --duration > 2 x stall, -o text|json", 2)
+    res = _guard(lambda: run_selftest(stall_s, rate, duration))
+    if output == "json":
+        typer.echo(json.dumps(res))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(title=f"one {res['stall_ms']:.0f} ms stall, {rate:g} req/s for {duration:g} s (ms)")
+        t.add_column("measurement")
+        keys = ("p50", "p90", "p99", "p999", "max")
+        for k in keys:
+            t.add_column(k, justify="right")
+        for name, key in (
+            ("open loop, from intended send (corrected)", "corrected_ms"),
+            ("closed loop, from actual send (uncorrected)", "uncorrected_ms"),
+            ("closed loop + HdrHistogram post-correction", "post_corrected_ms"),
+        ):
+            t.add_row(name, *[_f(res[key][k]) for k in keys])
+        console = Console()
+        console.print(t)
+        console.print(("[green]PASS[/] " if res["passed"] else "[red]FAIL[/] ") + res["explanation"])
+    if not res["passed"]:
+        raise typer.Exit(1)
+
+
+def _main() -> None:  # pragma: no cover - for `python -m maas.cli.loadtest`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(_main())

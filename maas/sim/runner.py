@@ -1,0 +1,271 @@
+"""Run a scenario: build the world and the trace once, simulate each policy on the same trace, solve the oracle.
+
+``prepare(spec, file, ...)`` checks every name against the world (tiers, sites, policies) and raises
+``ConfigError``; ``run(prepared)`` returns ``{policy: figures, ..., "oracle": figures or {"skipped": why}}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import simpy
+
+from maas.errors import ConfigError, InvalidInput
+from maas.routing import build_policy, policy_names
+from maas.routing.oracle import OracleInstance, solve_oracle
+from maas.routing.policy import RouteRequest, RoutingPolicy, TierView
+from maas.sim.engine import EngineInput, EnvClock, Fault, prefetch_sites, run_policy
+from maas.sim.metrics import summarise, summarise_assignment
+from maas.sim.scenario import ScenarioSpec
+from maas.sim.workload import arrival_times, build_trace, read_trace_times
+from maas.sim.world import SimWorld, TableTier, TableWorld
+
+__all__ = ["Prepared", "prepare", "run", "AssignmentPolicy", "oracle_instance"]
+
+
+@dataclass
+class Prepared:
+    """A scenario ready to run: engine input shared by every policy, the policies, the oracle settings."""
+
+    spec: ScenarioSpec
+    file: str
+    inp: EngineInput
+    policies: list[str]
+    duration_s: float
+
+
+class AssignmentPolicy(RoutingPolicy):
+    """Replays a fixed assignment (``request_id`` -> tier index, -1 = do not serve), e.g. the oracle's."""
+
+    name = "assignment"
+
+    def __init__(self, assignment: np.ndarray, tiers: list[str]) -> None:
+        self._a = assignment
+        self._tiers = tiers
+
+    def choose(self, request: RouteRequest, views: list[TierView]) -> list[str]:
+        k = int(self._a[request.request_id])
+        return [] if k < 0 else [self._tiers[k]]
+
+
+def _epoch_s(text: str, file: str) -> float:
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise ConfigError(file, "epoch_start", f"not an ISO-8601 time: {text!r}", "e.g. 2026-01-01T00:00:00Z") from None
+
+
+def _world(spec: ScenarioSpec, file: str) -> tuple[Callable[[EnvClock], SimWorld], list[str], list[str]]:
+    if spec.table_tiers is not None:
+        tiers = [TableTier(**t.model_dump()) for t in spec.table_tiers]
+        sites = spec.sites or ["site-0"]
+        return (lambda clock: TableWorld(tiers)), [t.name for t in tiers], sites
+    from maas.sim.topology_world import topology_world_factory  # needs maas.tiers
+
+    path = (Path(file).parent / spec.topology).resolve()
+    if not path.exists():
+        raise ConfigError(file, "topology", f"file not found: {path}", "a topology YAML relative to the scenario")
+    factory, topology = topology_world_factory(path, seed=spec.seed, refresh_s=spec.estimate_refresh_s)
+    tiers, all_sites = list(topology.tier_names), list(topology.site_names)
+    if spec.region is not None:
+        if spec.region not in topology.regions:
+            raise ConfigError(file, "region", f"unknown region {spec.region!r}", ", ".join(topology.regions))
+        all_sites = [s for s in all_sites if topology.site(s).region == spec.region]
+    if spec.sites:
+        unknown = [s for s in spec.sites if s not in set(all_sites)]
+        if unknown:
+            raise ConfigError(file, "sites", f"unknown site {unknown[0]!r}", ", ".join(all_sites[:10]) + " ...")
+        sites = spec.sites
+    else:
+        sites = all_sites
+    return factory, tiers, sites
+
+
+def prepare(spec: ScenarioSpec, file: str, *, policies: list[str] | None = None, seed: int | None = None,
+            bias: float | None = None, duration_s: float | None = None) -> Prepared:
+    """Validate names against the world and draw the trace and the true link/compute samples."""
+    seed = spec.seed if seed is None else seed
+    bias = spec.estimate_bias if bias is None else bias
+    if bias <= -1:
+        raise ConfigError(file, "estimate_bias", f"{bias} is not > -1", "> -1")
+    duration = spec.duration_s if duration_s is None else duration_s
+    factory, tiers, sites = _world(spec, file)
+    if spec.tiers is not None:
+        for t in spec.tiers:
+            if t not in tiers:
+                raise ConfigError(file, "tiers", f"unknown tier {t!r}", ", ".join(tiers))
+        tiers = [t for t in tiers if t in spec.tiers]
+    if spec.site_count is not None:
+        sites = sites[: spec.site_count]
+    allowed = policy_names(tiers)
+    chosen = allowed if (policies is None and spec.policies == "all") else (policies or spec.policies)
+    if chosen == ["all"]:
+        chosen = allowed
+    for name in chosen:
+        if name not in allowed:
+            raise ConfigError(file, "policies", f"unknown policy {name!r}", ", ".join(allowed))
+    for name in spec.policy_options:
+        if name not in allowed:
+            raise ConfigError(file, f"policy_options.{name}", "unknown policy", ", ".join(allowed))
+    for t in spec.replicas:
+        if t not in tiers:
+            raise ConfigError(file, f"replicas.{t}", "unknown tier", ", ".join(tiers))
+    faults: list[Fault] = []
+    site_set = set(sites)
+    for i, f in enumerate(spec.faults):
+        tier = f.tier
+        if f.kind == "satellite_loss":
+            tier = tier or "satellite"
+        if tier not in tiers:
+            raise ConfigError(file, f"faults.{i}.tier", f"unknown tier {tier!r}", ", ".join(tiers))
+        for s in f.sites or []:
+            if s not in site_set:
+                raise ConfigError(file, f"faults.{i}.sites", f"unknown site {s!r}", "sites of the scenario")
+        kind = "link_degradation" if f.kind == "link_degradation" else "outage"
+        faults.append(Fault(kind, tier, f.start_s, f.end_s, None if f.sites is None else frozenset(f.sites),
+                            f.factor))
+    rng = np.random.default_rng(seed)
+    w = spec.workload
+    if w.kind == "trace":
+        try:
+            t = read_trace_times((Path(file).parent / w.trace_file).resolve())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(file, "workload.trace_file", str(exc), "a CSV file with a t_s column") from None
+        t = t[t < duration]
+    else:
+        t = arrival_times(w.kind, w.rate_rps, duration, rng, cv=w.cv, amplitude=w.amplitude, period_s=w.period_s,
+                          phase_s=w.phase_s)
+    models = list(spec.models)
+    tenants = spec.tenants
+    trace = build_trace(
+        t, np.ones(len(sites)), np.array([x.share for x in tenants]),
+        [np.array([x.models.get(m, 0.0) for m in models]) for x in tenants], rng,
+    )
+    epoch = _epoch_s(spec.epoch_start, file)
+    inp = EngineInput(
+        tiers=tiers, sites=list(sites), models=models,
+        host_ms=[spec.models[m].host_compute_ms for m in models],
+        in_bytes=[spec.models[m].input_bytes for m in models],
+        out_bytes=[spec.models[m].output_bytes for m in models],
+        tenant_deadline_ms=[x.deadline_ms for x in tenants], tenant_objective=[x.objective for x in tenants],
+        tenant_strict=[x.strict for x in tenants], tenant_names=[x.name for x in tenants],
+        trace=trace, link_ms=np.zeros((len(trace), len(tiers), 2)),
+        compute_mult=np.exp(spec.compute_cv * rng.standard_normal(len(trace))) if spec.compute_cv else
+        np.ones(len(trace)),
+        world_factory=factory, epoch_s=epoch, platform_ms=spec.platform_ms, bias=bias, replicas=dict(spec.replicas),
+        faults=faults, seed=seed, tenant_epsilon=[x.epsilon for x in tenants],
+    )
+    _sample_links(inp, np.random.default_rng(seed + 1))
+    return Prepared(spec, file, inp, list(chosen), duration)
+
+
+def _sample_links(inp: EngineInput, rng: np.random.Generator) -> None:
+    world = inp.world_factory(EnvClock(simpy.Environment(), inp.epoch_s))
+    prefetch_sites(world, inp)
+    tr = inp.trace
+    for i in range(len(tr)):
+        site = inp.sites[tr.site[i]]
+        m = tr.model[i]
+        t_s = inp.epoch_s + tr.t_s[i]
+        for k, tier in enumerate(inp.tiers):
+            try:
+                inp.link_ms[i, k] = world.sample_link_ms(site, tier, input_bytes=inp.in_bytes[m],
+                                                         output_bytes=inp.out_bytes[m], rng=rng, t_s=t_s)
+            except InvalidInput:  # the site has no access to this tier: its estimates say unavailable
+                inp.link_ms[i, k] = np.inf
+
+
+def oracle_instance(inp: EngineInput, bucket_s: float) -> tuple[OracleInstance, np.ndarray]:
+    """The oracle's view of the trace (true links, compute, availability and faults); also carbon per (r, k)."""
+    world = inp.world_factory(EnvClock(simpy.Environment(), inp.epoch_s))
+    prefetch_sites(world, inp)
+    tr = inp.trace
+    n, kk = len(tr), len(inp.tiers)
+    lat = np.full((n, kk), np.inf)
+    service = np.zeros((n, kk))
+    energy = np.zeros((n, kk))
+    carbon = np.zeros((n, kk))
+    location = np.zeros((n, kk), dtype=np.int64)
+    groups: dict[tuple[str, str], int] = {}
+    slots: list[int] = []
+    caps: dict[str, float] = {}
+    for i in range(n):
+        site = inp.sites[tr.site[i]]
+        m = tr.model[i]
+        now = tr.t_s[i]
+        for k, tier in enumerate(inp.tiers):
+            key = (tier, world.location(site, tier))
+            g = groups.get(key)
+            if g is None:
+                g = groups[key] = len(slots)
+                slots.append(world.slots(tier) * inp.replicas.get(tier, 1))
+            location[i, k] = g
+            e = world.estimate(site, tier, host_compute_ms=inp.host_ms[m], input_bytes=inp.in_bytes[m],
+                               output_bytes=inp.out_bytes[m], t_s=inp.epoch_s + now)
+            if e.battery_j is not None and tier not in caps:
+                caps[tier] = e.battery_j - (e.battery_reserve_j or 0.0)
+            up, down = inp.link_ms[i, k]
+            for f in inp.faults:
+                if f.kind == "link_degradation" and f.hits(tier, site, now):
+                    up, down = up * f.factor, down * f.factor
+            c = e.compute_ms * inp.compute_mult[i]
+            total = inp.platform_ms + up + c + down
+            service[i, k], energy[i, k], carbon[i, k] = c, e.energy_j, e.carbon_g
+            if not e.available:
+                continue
+            if e.window_end_s is not None and inp.epoch_s + now + total / 1000.0 > e.window_end_s:
+                continue
+            if any(f.kind == "outage" and f.tier == tier and f.start_s < now + total / 1000.0 and now < f.end_s
+                   and (f.sites is None or site in f.sites) for f in inp.faults):
+                continue
+            lat[i, k] = total
+    deadline = np.array([inp.tenant_deadline_ms[j] if inp.tenant_deadline_ms[j] is not None else np.inf
+                         for j in tr.tenant])
+    inst = OracleInstance(list(inp.tiers), tr.t_s.copy(), deadline, lat, service, energy, np.array(slots),
+                          bucket_s=bucket_s, energy_cap_j=caps or None, location=location)
+    return inst, carbon
+
+
+def run(prep: Prepared, *, oracle: bool = True, progress: Callable[[str], None] | None = None,
+        speeds: dict[str, float] | None = None) -> dict:
+    """Simulate every policy on the same trace, then the oracle (bound and replayed); figures per policy.
+
+    ``speeds``, when given, receives simulated requests per wall-clock second for each policy."""
+    inp, spec = prep.inp, prep.spec
+    out: dict = {}
+    for name in prep.policies:
+        if progress:
+            progress(name)
+        policy = build_policy(name, **spec.policy_options.get(name, {}))
+        rec = run_policy(inp, policy)
+        out[name] = summarise(rec, inp.tiers, prep.duration_s)
+        if speeds is not None and rec.wall_s > 0:
+            speeds[name] = round(len(inp.trace) / rec.wall_s, 1)
+    if oracle and spec.oracle.enabled:
+        if progress:
+            progress("oracle")
+        out["oracle"] = _oracle(prep)
+    return out
+
+
+def _oracle(prep: Prepared) -> dict:
+    inp, o = prep.inp, prep.spec.oracle
+    n = len(inp.trace)
+    if n > o.max_requests:
+        return {"skipped": f"oracle instance too large: {n} requests > limit {o.max_requests} "
+                           "(shorten duration_s or raise oracle.max_requests)"}
+    inst, carbon = oracle_instance(inp, o.bucket_s)
+    try:
+        res = solve_oracle(inst, max_requests=o.max_requests, time_limit_s=o.time_limit_s)
+    except InvalidInput as exc:
+        return {"skipped": exc.message}
+    fig = summarise_assignment(res.assignment, inst.latency_ms, inst.energy_j, carbon, inst.deadline_ms,
+                               inp.tiers, prep.duration_s)
+    fig["status"] = res.status
+    rec = run_policy(inp, AssignmentPolicy(res.assignment, inp.tiers))
+    fig["replayed"] = summarise(rec, inp.tiers, prep.duration_s)
+    return fig
