@@ -29,7 +29,7 @@ test-unit: models
 	$(BIN)/pytest tests/unit -q
 
 bench: models
-	$(BIN)/python bench/bench_serving.py
+	PYTHONPATH=. $(BIN)/python -m bench.bench_serving
 
 lint: $(STAMP)
 	$(BIN)/ruff check maas tests bench models

@@ -5,7 +5,6 @@
 Both parse the body with json and numpy, run onnxruntime and answer V2 JSON: the minimum an inference server does.
 """
 
-from __future__ import annotations
 
 import json
 import sys

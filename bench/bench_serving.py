@@ -49,16 +49,18 @@ def body() -> bytes:
 
 async def wait_ok(url: str, payload: bytes, timeout_s: float = 240) -> None:
     deadline = time.monotonic() + timeout_s
+    last = "no answer"
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             try:
-                async with session.post(url, data=payload) as resp:
+                async with session.post(url, data=payload, headers={"Content-Type": "application/json"}) as resp:
                     if resp.status == 200:
                         return
-            except aiohttp.ClientError:
-                pass
+                    last = f"{resp.status} {(await resp.text())[:300]}"
+            except aiohttp.ClientError as exc:
+                last = repr(exc)
             await asyncio.sleep(0.2)
-    raise RuntimeError(f"{url} never answered 200")
+    raise RuntimeError(f"{url} never answered 200: {last}")
 
 
 async def latency_ms(url: str, payload: bytes, n: int) -> np.ndarray:

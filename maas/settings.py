@@ -29,12 +29,15 @@ class Settings(BaseSettings):
     models_dir: Path = Field(ROOT / "models" / "build", description="Built reference models (manifests + ONNX).")
     topology_path: Path = Field(ROOT / "cluster" / "topology.yaml", description="Tiers and sites topology file.")
     layout_path: Path = Field(ROOT / "cluster" / "ray-layout.yaml", description="Ray layout: nodes per tier.")
-    policy: str = Field("lowest-latency", description="Routing policy name (see maas.routing.build_policy).")
+    policy: str = Field("edge-aware", description="Routing policy name (see maas.routing.build_policy / policy_names).")
     network_emulation: float = Field(
         1.0, ge=0.0, le=100.0, description="Scale of emulated network delays: 1 real-like, 0 none (benchmarks)."
     )
     compute_emulation: float = Field(
         1.0, ge=0.0, le=100.0, description="Scale of emulated device slowdown: 1 real-like, 0 host speed."
+    )
+    estimate_refresh_s: float = Field(
+        1.0, gt=0.0, le=60.0, description="Tier estimates are reused this long (never past a contact window's end)."
     )
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above).")
     max_batch: int = Field(64, ge=1, description="Largest batch dimension accepted per request.")

@@ -143,7 +143,15 @@ class DataPlane:
         energy_j, carbon_g = self._estimator.account(placement, result.host_ms, result.compute_ms)
         self._estimator.learn(placement, result.host_ms, hop_ms)
         self._policy.observe(
-            Observation(placement.request, placement.tier, placement.view.latency_ms, latency_ms)
+            Observation(
+                placement.request,
+                placement.tier,
+                placement.view.latency_ms,
+                latency_ms,
+                energy_j=energy_j,
+                at_s=placement.t_s,
+                network_ms=placement.view.network_ms,
+            )
         )
         params: dict[str, Any] = {
             "tier": placement.tier,
@@ -186,21 +194,20 @@ class DataPlane:
             deadline_ms=hints.deadline_ms,
             strict=hints.strict,
             input_bytes=input_bytes,
+            output_bytes=output_bytes,
             pinned_tier=hints.tier,
         )
         views = self._estimator.views(manifest, route, deployed, output_bytes)
         by_tier = {v.tier: v for v in views}
-        ranked = self._policy.choose(route, views)
+        ranked, feasible = self._policy.choose_checked(route, views)
+        if hints.strict and hints.deadline_ms is not None and not feasible:
+            decision = self._policy.decide(route, views)
+            reasons = "; ".join(f"{t}: {r}" for t, r in decision.reasons.items())
+            raise NoFeasibleTier(f"no tier meets the strict deadline of {hints.deadline_ms} ms ({reasons})")
         for tier in ranked:
             view = by_tier[tier]
-            if not view.available:
-                continue
-            if hints.strict and hints.deadline_ms is not None and view.latency_ms > hints.deadline_ms:
-                raise NoFeasibleTier(
-                    f"no tier meets the strict deadline of {hints.deadline_ms} ms: best is {tier} "
-                    f"at an estimated {view.latency_ms:.1f} ms"
-                )
-            return self._estimator.placement(manifest, route, view, output_bytes)
+            if view.available:
+                return self._estimator.placement(manifest, route, view, output_bytes)
         reasons = "; ".join(f"{v.tier}: {v.reason or 'unavailable'}" for v in views if not v.available)
         raise NoFeasibleTier(f"no tier can take this request now ({reasons})")
 

@@ -7,6 +7,7 @@ from typing import Any
 from maas.api.dataplane import DataPlane
 from maas.api.placement import PlacementEstimator
 from maas.clock import Clock, WallClock
+from maas.errors import ConfigError
 from maas.models import load_catalog
 from maas.routing import build_policy
 from maas.settings import Settings
@@ -21,10 +22,15 @@ def build_dataplane(settings: Settings, backend: Any, clock: Clock | None = None
     catalog = load_catalog(settings.models_dir)
     topology = load_topology(settings.topology_path)
     world = World(topology, clock, seed=settings.seed)
+    world.warm(days=2)  # orbits for yesterday..tomorrow, so the first requests do not pay for propagation
+    try:
+        policy = build_policy(settings.policy)
+    except ValueError as exc:
+        raise ConfigError("settings", "policy", str(exc)) from None
     return DataPlane(
         catalog=catalog,
         estimator=PlacementEstimator(topology, world, clock, settings),
-        policy=build_policy(settings.policy),
+        policy=policy,
         backend=backend,
         clock=clock,
         settings=settings,

@@ -26,6 +26,7 @@ from maas.tiers import Topology, World
 __all__ = ["Placement", "PlacementEstimator"]
 
 _EWMA = 0.2
+_CACHE_MAX = 65536
 _DEFAULT_HOST_MS = 1.0
 
 
@@ -55,6 +56,8 @@ class PlacementEstimator:
         self._queues: dict[tuple[str, str], TierQueue] = {}
         self._host_ms: dict[tuple[str, str], float] = {}
         self._hop_ms = 0.5
+        self._refresh_s = settings.estimate_refresh_s
+        self._cache: dict[tuple, _AffineEstimate] = {}
         self._rng = random.Random(settings.seed)
         self._kinds = {name: spec.kind for name, spec in topology.tiers.items()}
 
@@ -98,24 +101,29 @@ class PlacementEstimator:
         queues = {}
         for tier in tiers:
             host_ms = self._host_estimate(manifest, tier)
-            est = self._world.estimate(
-                route.site,
-                tier,
-                host_compute_ms=host_ms,
-                precision=self.precision(tier),
-                input_bytes=route.input_bytes,
-                output_bytes=output_bytes,
-                t_s=now_s,
-            )
-            estimates[tier] = _Scaled(est, self._network_scale, host_ms * self._compute_factor(est, host_ms))
+            affine = self._affine(route.site, tier, route.input_bytes, output_bytes, now_s)
+            estimates[tier] = affine.at(host_ms, self._network_scale, self._compute_scale)
             queues[tier] = self._queue(manifest.name, tier)
         return views_from_estimates(
             estimates, queues, now_s=now_s, platform_ms=self._hop_ms, kinds=self._kinds, rng=self._rng
         )
 
-    def _compute_factor(self, est: Any, host_ms: float) -> float:
-        factor = est.compute_ms / host_ms if host_ms > 0 else 1.0
-        return 1.0 + (factor - 1.0) * self._compute_scale
+    def _affine(self, site: str, tier: str, input_bytes: int, output_bytes: int, now_s: float) -> _AffineEstimate:
+        """The tier's estimate as a function of host time, cached for ``estimate_refresh_s`` of clock time."""
+        key = (site, tier, input_bytes, output_bytes)
+        cached = self._cache.get(key)
+        if cached is not None and now_s < cached.expires_s:
+            return cached
+        kwargs = {"precision": self.precision(tier), "input_bytes": input_bytes, "output_bytes": output_bytes, "t_s": now_s}
+        one = self._world.estimate(site, tier, host_compute_ms=1.0, **kwargs)
+        two = self._world.estimate(site, tier, host_compute_ms=2.0, **kwargs)
+        expires_s = now_s + self._refresh_s
+        if one.window_end_s is not None:
+            expires_s = min(expires_s, one.window_end_s)
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache.clear()
+        affine = self._cache[key] = _AffineEstimate(one, two, expires_s)
+        return affine
 
     def placement(
         self, manifest: ModelManifest, route: RouteRequest, view: TierView, output_bytes: int
@@ -165,19 +173,14 @@ class PlacementEstimator:
 
     def account(self, placement: Placement, host_ms: float, compute_ms: float) -> tuple[float, float]:
         """Energy (J) and carbon (g) of a completed request; the tier models record it (battery drain)."""
-        est = self._world.estimate(
-            placement.request.site,
-            placement.tier,
-            host_compute_ms=host_ms,
-            precision=placement.precision,
-            input_bytes=placement.input_bytes,
-            output_bytes=placement.output_bytes,
-            t_s=placement.t_s,
+        affine = self._affine(
+            placement.request.site, placement.tier, placement.input_bytes, placement.output_bytes, placement.t_s
         )
+        energy_j, carbon_g = affine.energy_carbon(host_ms)
         self._world.record_request(
-            placement.request.site, placement.tier, start_s=placement.t_s, compute_ms=compute_ms, energy_j=est.energy_j
+            placement.request.site, placement.tier, start_s=placement.t_s, compute_ms=compute_ms, energy_j=energy_j
         )
-        return round(est.energy_j, 6), round(est.carbon_g, 6)
+        return round(energy_j, 6), round(carbon_g, 6)
 
     def learn(self, placement: Placement, host_ms: float, hop_ms: float) -> None:
         key = (placement.request.model, placement.tier)
@@ -186,18 +189,56 @@ class PlacementEstimator:
         self._hop_ms += _EWMA * (hop_ms - self._hop_ms)
 
 
+class _AffineEstimate:
+    """A ``TierEstimate`` as a function of host compute time h: device time, energy, carbon and battery-after are
+    affine in h (``World`` charges compute linearly), everything else does not depend on it. Built from the
+    estimates at h = 1 ms and h = 2 ms, so any h costs two multiplications instead of a tier-model call."""
+
+    __slots__ = ("est", "expires_s", "compute_per_ms", "energy", "carbon", "after")
+
+    def __init__(self, one: Any, two: Any, expires_s: float) -> None:
+        self.est = one
+        self.expires_s = expires_s
+        self.compute_per_ms = two.compute_ms - one.compute_ms
+        self.energy = (2 * one.energy_j - two.energy_j, two.energy_j - one.energy_j)
+        self.carbon = (2 * one.carbon_g - two.carbon_g, two.carbon_g - one.carbon_g)
+        if one.battery_after_j is None:
+            self.after = None
+        else:
+            self.after = (2 * one.battery_after_j - two.battery_after_j, two.battery_after_j - one.battery_after_j)
+
+    def energy_carbon(self, host_ms: float) -> tuple[float, float]:
+        return self.energy[0] + self.energy[1] * host_ms, self.carbon[0] + self.carbon[1] * host_ms
+
+    def at(self, host_ms: float, network_scale: float, compute_scale: float) -> _Scaled:
+        device_ms = self.compute_per_ms * host_ms
+        emulated_ms = host_ms + (device_ms - host_ms) * compute_scale
+        energy_j, carbon_g = self.energy_carbon(host_ms)
+        after = None if self.after is None else self.after[0] + self.after[1] * host_ms
+        return _Scaled(self.est, network_scale, emulated_ms, energy_j, carbon_g, after)
+
+
 class _Scaled:
-    """A TierEstimate with network delays scaled by the emulation factor and compute set to the emulated time."""
+    """What ``views_from_estimates`` reads: a TierEstimate with network delays scaled by the emulation factor,
+    compute set to the emulated device time, and energy/carbon/battery for the expected host time."""
 
-    __slots__ = ("_est", "uplink_ms", "downlink_ms", "network_p99_ms", "compute_ms")
+    __slots__ = (
+        "available", "reason", "uplink_ms", "downlink_ms", "network_p99_ms", "compute_ms", "energy_j", "carbon_g",
+        "window_end_s", "battery_j", "battery_after_j", "battery_reserve_j",
+    )
 
-    def __init__(self, est: Any, network_scale: float, compute_ms: float) -> None:
-        self._est = est
+    def __init__(
+        self, est: Any, network_scale: float, compute_ms: float, energy_j: float, carbon_g: float, after: float | None
+    ) -> None:
+        self.available = est.available
+        self.reason = est.reason
         self.uplink_ms = est.uplink_ms * network_scale
         self.downlink_ms = est.downlink_ms * network_scale
-        p99 = getattr(est, "network_p99_ms", None)
-        self.network_p99_ms = None if p99 is None else p99 * network_scale
+        self.network_p99_ms = est.network_p99_ms * network_scale
         self.compute_ms = compute_ms
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._est, name)
+        self.energy_j = energy_j
+        self.carbon_g = carbon_g
+        self.window_end_s = est.window_end_s
+        self.battery_j = est.battery_j
+        self.battery_after_j = after
+        self.battery_reserve_j = est.battery_reserve_j

@@ -124,17 +124,26 @@ def _json_array(data: Any, datatype: str, shape: tuple[int, ...], where: str) ->
         if not all(isinstance(v, bool) for v in flat):
             raise InvalidInput(f"{where}: BOOL data must be true/false")
         return np.array(flat, dtype=dtype).reshape(shape)
+    try:
+        raw = np.array(flat)  # fast path: numpy infers the kind; python checks only on the error path
+    except (ValueError, TypeError, OverflowError):
+        raw = np.array(flat, dtype=object)
+    kind = raw.dtype.kind
     if dtype.kind in "iu":
-        if not all(type(v) is int for v in flat):
-            raise InvalidInput(f"{where}: {datatype} data must be integers")
-        try:
-            return np.array(flat, dtype=dtype).reshape(shape)
-        except OverflowError:
+        if kind not in "iu" and expected:  # floats, strings, or ints numpy could not fit in one integer dtype
+            if not all(type(v) is int for v in flat):
+                raise InvalidInput(f"{where}: {datatype} data must be integers")
+            try:
+                return np.array(flat, dtype=dtype).reshape(shape)
+            except OverflowError:
+                info = np.iinfo(dtype)
+                raise InvalidInput(f"{where}: value out of range for {datatype} [{info.min}, {info.max}]") from None
+        if expected:
             info = np.iinfo(dtype)
-            raise InvalidInput(f"{where}: value out of range for {datatype} [{info.min}, {info.max}]") from None
-    if not all(type(v) in (int, float) for v in flat):
+            if int(raw.min()) < info.min or int(raw.max()) > info.max:
+                raise InvalidInput(f"{where}: value out of range for {datatype} [{info.min}, {info.max}]")
+    elif kind not in "iuf" and expected:
         raise InvalidInput(f"{where}: {datatype} data must be numbers")
-    raw = np.array(flat, dtype=np.float64)
     return raw.astype(dtype, copy=False).reshape(shape)
 
 

@@ -18,6 +18,8 @@ import typer
 from pydantic import ValidationError
 
 from maas.errors import ConfigError, InvalidInput, MaasError, ModelNotFound
+from maas.loadtest.console import fmt as _f
+from maas.loadtest.console import render_compare, render_run, render_selftest
 
 __all__ = ["app"]
 
@@ -98,64 +100,6 @@ def _write_outputs(result: dict[str, Any], report: Path | None, partial: bool) -
         return None
     paths = write_report(result, target)
     return paths["json"]
-
-
-def _render_run(summary: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    mode = summary["mode"]
-    color = "green" if summary["verdict"] == "VALID" else "red"
-    part = " [yellow](PARTIAL)[/]" if summary["partial"] else ""
-    console.print(
-        f"[bold {color}]{summary['verdict']}[/]{part}  {mode}: target {summary['target_rps']} rps, "
-        f"achieved {summary['achieved_rps']:.2f} rps, {summary['requests']} requests, "
-        f"{summary['errors']} errors"
-    )
-    pct = Table(title="milliseconds")
-    pct.add_column("")
-    keys = ("p50", "p90", "p99", "p999", "max")
-    for k in keys:
-        pct.add_column(k, justify="right")
-    label = "latency (from intended send)" if mode == "open-loop" else "latency (from actual send)"
-    for name, key in ((label, "latency_ms"), ("service time", "service_ms"), ("dispatch lateness", "lateness_ms")):
-        pct.add_row(name, *[_f(summary[key][k]) for k in keys])
-    console.print(pct)
-    if summary["slo_attainment"] is not None:
-        console.print(f"SLO attainment (deadline from intended send): {summary['slo_attainment']:.4f}")
-    for title, groups in (("per tier", summary["per_tier"]), ("per model", summary["per_model"])):
-        if not groups:
-            continue
-        t = Table(title=title)
-        for col in ("", "requests", "share", "errors", "p50 ms", "p99 ms", "SLO", "J/request"):
-            t.add_column(col, justify="right" if col else "left")
-        for name, g in groups.items():
-            t.add_row(
-                name,
-                str(g["requests"]),
-                _f(g["share"]),
-                str(g["errors"]),
-                _f(g["latency_ms"]["p50"]),
-                _f(g["latency_ms"]["p99"]),
-                _f(g["slo_attainment"]),
-                _f(g["energy_j_per_request"]),
-            )
-        console.print(t)
-    checks = Table(title="validity and thresholds")
-    for col in ("check", "result", "value", "bound"):
-        checks.add_column(col)
-    for c in summary["checks"] + summary["thresholds"]:
-        checks.add_row(c["name"], "[green]pass[/]" if c["ok"] else "[red]FAIL[/]", _f(c["value"]), c["bound"])
-    console.print(checks)
-    for sample in summary["error_samples"][:3]:
-        console.print(f"[red]error sample:[/] {sample}")
-
-
-def _f(v: Any) -> str:
-    if v is None:
-        return "-"
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _guard(fn: Callable[[], T]) -> T:
@@ -255,7 +199,7 @@ def run(
     if output == "json":
         typer.echo(json.dumps(outcome.summary))
     else:
-        _render_run(outcome.summary)
+        render_run(outcome.summary)
     if saved is not None:
         typer.echo(f"results: {saved}" + (" (partial)" if outcome.summary["partial"] else ""), err=True)
     raise typer.Exit(outcome.exit_code)
@@ -280,21 +224,7 @@ def compare(
     if output == "json":
         typer.echo(json.dumps(cmp))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    t = Table(title=f"B - A ({confidence:.0%} intervals)")
-    for col in ("metric", "A", "B", "B - A", "interval", "significant", "method"):
-        t.add_column(col, justify="left" if col in ("metric", "method") else "right")
-    for r in cmp["rows"]:
-        ci = f"[{_f(r['ci_low'])}, {_f(r['ci_high'])}]" if r["ci_low"] is not None else "-"
-        t.add_row(
-            r["metric"], _f(r["a"]), _f(r["b"]), _f(r["diff"]), ci, "yes" if r["significant"] else "no", r["method"]
-        )
-    console.print(t)
-    for w in cmp["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}")
+    render_compare(cmp)
 
 
 @app.command("find-peak")
@@ -400,23 +330,7 @@ def selftest(
     if output == "json":
         typer.echo(json.dumps(res))
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        t = Table(title=f"one {res['stall_ms']:.0f} ms stall, {rate:g} req/s for {duration:g} s (ms)")
-        t.add_column("measurement")
-        keys = ("p50", "p90", "p99", "p999", "max")
-        for k in keys:
-            t.add_column(k, justify="right")
-        for name, key in (
-            ("open loop, from intended send (corrected)", "corrected_ms"),
-            ("closed loop, from actual send (uncorrected)", "uncorrected_ms"),
-            ("closed loop + HdrHistogram post-correction", "post_corrected_ms"),
-        ):
-            t.add_row(name, *[_f(res[key][k]) for k in keys])
-        console = Console()
-        console.print(t)
-        console.print(("[green]PASS[/] " if res["passed"] else "[red]FAIL[/] ") + res["explanation"])
+        render_selftest(res)
     if not res["passed"]:
         raise typer.Exit(1)
 

@@ -72,6 +72,7 @@ def write_plot(results: dict, path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 5))
+    xs: list[float] = []
     for name, r in results.items():
         if "skipped" in r:
             continue
@@ -80,8 +81,12 @@ def write_plot(results: dict, path: Path, title: str) -> None:
             marker = "*" if label.startswith("oracle") else ("o" if label == "edge-aware" else ".")
             size = 160 if marker != "." else 60
             ax.scatter(f["energy_j_per_request"], f["slo_attainment"], marker=marker, s=size)
+            xs.append(f["energy_j_per_request"])
             ax.annotate(label, (f["energy_j_per_request"], f["slo_attainment"]), fontsize=7,
                         xytext=(4, 2), textcoords="offset points")
+    positive = [x for x in xs if x > 0]
+    if positive and max(positive) > 20 * min(positive):
+        ax.set_xscale("log")
     ax.set_xlabel("energy per request (J)")
     ax.set_ylabel("SLO attainment")
     ax.set_title(title)
@@ -91,6 +96,7 @@ def write_plot(results: dict, path: Path, title: str) -> None:
     os.close(fd)
     try:
         fig.savefig(tmp, format="png", dpi=120)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         plt.close(fig)

@@ -1,6 +1,7 @@
 """A small local V2 inference server for self-tests, integration tests and the harness benchmark.
 
-It serves the three reference models' metadata, answers ``infer`` after ``delay_ms``, can stall once (every
+It serves the three reference models' metadata, answers ``infer`` after ``delay_ms`` (or, with ``trivial``, at
+once with a canned body), can stall once (every
 request that arrives during a ``stall_s`` pause, starting ``stall_at_s`` after the first request, waits until
 the pause ends, like a garbage-collection or failover pause) and can add platform-like response
 ``parameters`` (tier, latency parts, energy). ``StubServer`` runs it in ``processes`` child processes sharing
@@ -41,6 +42,7 @@ class StubSettings:
     stall_s: float = 1.0
     platform_like: bool = False
     models: tuple[str, ...] = tuple(_METADATA)
+    trivial: bool = False  # answer every infer with one canned body without parsing it (benchmarks)
 
 
 class _State:
@@ -74,11 +76,24 @@ def create_stub_app(settings: StubSettings) -> web.Application:
             return web.json_response({"error": f"model {name!r} not found"}, status=404)
         return web.json_response(_meta(name))
 
+    canned = {
+        m: json.dumps(
+            {
+                "model_name": m,
+                "outputs": [{"name": v[3], "datatype": v[4], "shape": [1, v[5][1]], "data": [0.0] * v[5][1]}],
+            }
+        ).encode()
+        for m, v in _METADATA.items()
+    }
+
     async def infer(request: web.Request) -> web.Response:
         now = clock()
         name = request.match_info["model"]
         if name not in settings.models or name not in _METADATA:
             return web.json_response({"error": f"model {name!r} not found"}, status=404)
+        if settings.trivial:
+            await request.read()
+            return web.Response(body=canned[name], content_type="application/json")
         try:
             doc = json.loads(await request.read())
             rows = int(doc["inputs"][0]["shape"][0])

@@ -74,13 +74,16 @@ class AiohttpTransport:
             return Outcome(0, error=f"{type(exc).__name__}: {exc}")
         except OSError as exc:
             return Outcome(0, error=f"{type(exc).__name__}: {exc}")
+        ok = 200 <= status < 300
+        if ok and b'"parameters"' not in raw:  # a plain V2 server: nothing to read back
+            return Outcome(status, None, len(raw))
         try:
             doc = json.loads(raw) if raw else {}
         except ValueError:
             doc = {}
         if not isinstance(doc, dict):
             doc = {}
-        if 200 <= status < 300:
+        if ok:
             params = doc.get("parameters")
             return Outcome(status, params if isinstance(params, dict) else None, len(raw))
         return Outcome(status, None, len(raw), f"HTTP {status}: {doc.get('error', raw[:200].decode(errors='replace'))}")

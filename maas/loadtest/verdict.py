@@ -182,7 +182,7 @@ def evaluate_thresholds(summary: dict[str, Any], thresholds: list[Threshold]) ->
                 t.text,
                 ok,
                 actual,
-                f"{t.metric} {t.op} {t.value:g}",
+                f"{t.metric} {t.op} {t.value:g}" + (" ms" if THRESHOLD_METRICS[t.metric].endswith("_ms") else ""),
                 "" if actual is not None else "metric not available in this run",
             )
         )

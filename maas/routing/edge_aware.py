@@ -116,15 +116,13 @@ class EdgeAwarePolicy(RoutingPolicy):
             rest = v.queue_ms + v.compute_ms + v.platform_ms
             lat = (net + rest) * ratio
             p99 = v.network_p99_ms
-            if p99 is not None and net > 0.0 and p99 > net:
-                net_q = net * (p99 / net) ** exp
-            else:
-                net_q = net
             uq = corr.quantile(tier, model, level) if corr is not None else None
-            if uq is not None:
+            if uq is not None:  # the tail calibrated on completions
                 lat_q = net + rest + uq * (net if net > 0.0 else net + rest)
+            elif p99 is not None and net > 0.0 and p99 > net:  # the tier model's lognormal network tail
+                lat_q = (net * (p99 / net) ** exp + rest) * ratio
             else:
-                lat_q = (net_q + rest) * ratio
+                lat_q = (net + rest) * ratio
             if explain:
                 expected[tier] = lat
             if lat_q > deadline:

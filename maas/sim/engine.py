@@ -155,7 +155,7 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
     bias, platform_ms, epoch = inp.bias, inp.platform_ms, inp.epoch_s
     tr = inp.trace
     t_arr, s_arr, ten_arr, m_arr = tr.t_s.tolist(), tr.site.tolist(), tr.tenant.tolist(), tr.model.tolist()
-    link = inp.link_ms
+    link = inp.link_ms.tolist()
     cmult = inp.compute_mult.tolist()
     eps = inp.tenant_epsilon or [None] * len(inp.tenant_names)
     requests = [
@@ -208,7 +208,8 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
                                  e.carbon_g, e.network_p99_ms)
                     break
             true_est[t] = e
-            shown[t] = _biased(e, bias) if bias else e
+            if bias:
+                shown[t] = _biased(e, bias)
         qs, lmap = queues_for(site)
         now_ms = now * 1000.0
         for loc in lmap.values():  # what each replica reports: time until its first slot is free
@@ -216,7 +217,7 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
             for r, heap in enumerate(loc.heaps):
                 b = heap[0] - now_ms
                 backlog[r] = b if b > 0.0 else 0.0
-        views = views_from_estimates(shown, qs, now_s=t_s, platform_ms=platform_ms, kinds=kinds, rng=rng)
+        views = views_from_estimates(shown if bias else true_est, qs, now_s=t_s, platform_ms=platform_ms, kinds=kinds, rng=rng)
         t0 = perf()
         if req.strict:
             ranking, feasible = choose_checked(req, views)
@@ -239,7 +240,7 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
         tier = view.tier
         k = k_of[tier]
         e = true_est[tier]
-        up, down = link[i, k, 0], link[i, k, 1]
+        up, down = link[i][k]
         for f in degradations:
             if f.hits(tier, site, now):
                 up *= f.factor

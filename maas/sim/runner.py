@@ -15,7 +15,7 @@ import numpy as np
 import simpy
 
 from maas.errors import ConfigError, InvalidInput
-from maas.routing import build_policy, policy_names
+from maas.routing import MAIN_POLICY, build_policy, policy_names
 from maas.routing.oracle import OracleInstance, solve_oracle
 from maas.routing.policy import RouteRequest, RoutingPolicy, TierView
 from maas.sim.engine import EngineInput, EnvClock, Fault, prefetch_sites, run_policy
@@ -259,6 +259,14 @@ def _oracle(prep: Prepared) -> dict:
         return {"skipped": f"oracle instance too large: {n} requests > limit {o.max_requests} "
                            "(shorten duration_s or raise oracle.max_requests)"}
     inst, carbon = oracle_instance(inp, o.bucket_s)
+    # the long-run energy budgets the main policy must hold bind the oracle too (budget x duration per tier)
+    budgets = prep.spec.policy_options.get(MAIN_POLICY, {}).get("energy_budget_w") or {}
+    if budgets:
+        caps = dict(inst.energy_cap_j or {})
+        for tier, watts in budgets.items():
+            cap = float(watts) * prep.duration_s
+            caps[tier] = min(caps.get(tier, cap), cap)
+        inst.energy_cap_j = caps
     try:
         res = solve_oracle(inst, max_requests=o.max_requests, time_limit_s=o.time_limit_s)
     except InvalidInput as exc:

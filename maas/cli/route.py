@@ -1,0 +1,147 @@
+"""``maas route explain``: why a request would go where it goes (tier estimates, feasibility, ranking).
+
+Mount with ``app.add_typer(route.app, name="route")``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from maas.errors import ConfigError, MaasError
+
+__all__ = ["app", "explain_route"]
+
+app = typer.Typer(help="Routing tools.", add_completion=False, no_args_is_help=True)
+
+_OBJECTIVES = ("latency", "energy", "carbon", "balanced")
+_TOPOLOGY = Path("cluster/topology.yaml")
+_MODELS_DIR = Path("models/build")
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _host_ms(model: str, precision: str, models_dir: Path, default_ms: float | None) -> float:
+    if default_ms is not None:
+        return default_ms
+    path = models_dir / model / "manifest.json"
+    try:
+        profile = json.loads(path.read_text()).get("profile") or {}
+        entry = profile.get(precision) or profile.get("fp32") or {}
+        return float(entry["host_ms_p50"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 1.0
+
+
+def explain_route(*, topology_file: Path, model: str, site: str | None, objective: str, deadline_ms: float | None,
+                  strict: bool, at_s: float | None, policy_name: str, host_ms: float | None, input_bytes: int,
+                  output_bytes: int, models_dir: Path) -> dict:
+    """Estimates for every tier at ``at_s`` (idle queues) and the policy's decision with its reasons."""
+    from maas.clock import ManualClock
+    from maas.routing import RouteRequest, build_policy, views_from_estimates
+    from maas.tiers import World, load_topology
+
+    topo = load_topology(topology_file)
+    site = site or topo.default_site
+    try:
+        topo.site(site)
+    except KeyError:
+        raise ConfigError(str(topology_file), "site", f"unknown site {site!r}", f"e.g. {topo.default_site}") from None
+    t_s = at_s if at_s is not None else topo.epoch_s
+    world = World(topo, ManualClock(t_s), 0)
+    estimates, hosts = {}, {}
+    for tier in topo.tier_names:
+        precision = topo.tiers[tier].precision
+        hosts[tier] = _host_ms(model, precision, models_dir, host_ms)
+        estimates[tier] = world.estimate(site, tier, host_compute_ms=hosts[tier], precision=precision,
+                                         input_bytes=input_bytes, output_bytes=output_bytes, t_s=t_s)
+    kinds = {t: s.kind for t, s in topo.tiers.items()}
+    views = views_from_estimates(estimates, {}, now_s=t_s, platform_ms=1.0, kinds=kinds)
+    policy = build_policy(policy_name)
+    req = RouteRequest(model=model, site=site, objective=objective, deadline_ms=deadline_ms, strict=strict,
+                       input_bytes=input_bytes, output_bytes=output_bytes)
+    decision = policy.decide(req, views)
+    out = decision.explain()
+    out["policy"] = policy_name
+    out["site"] = site
+    out["at"] = dt.datetime.fromtimestamp(t_s, dt.UTC).isoformat()
+    out["would_503"] = strict and not decision.feasible
+    out["tiers"] = {
+        v.tier: {
+            "available": v.available, "reason": v.reason, "host_ms": hosts[v.tier],
+            "uplink_ms": round(v.uplink_ms, 3), "downlink_ms": round(v.downlink_ms, 3),
+            "compute_ms": round(v.compute_ms, 3), "network_p99_ms": None if v.network_p99_ms is None else
+            round(v.network_p99_ms, 3), "energy_j": round(v.energy_j, 6), "carbon_g": round(v.carbon_g, 9),
+        }
+        for v in views
+    }
+    return out
+
+
+@app.callback()
+def route() -> None:
+    """Routing tools."""
+
+
+@app.command("explain")
+def explain(
+    model: Annotated[str, typer.Option("--model", help="model name")],
+    site: Annotated[str | None, typer.Option("--site", help="SME site (default: the topology's default site)")] = None,
+    objective: Annotated[str, typer.Option("--objective", help="latency, energy, carbon or balanced")] = "latency",
+    deadline_ms: Annotated[float | None, typer.Option("--deadline-ms", help="deadline in ms (> 0)")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="strict deadline: 503 when no tier is feasible")] = False,
+    at: Annotated[str | None, typer.Option("--at", help="ISO-8601 UTC time (default: the topology epoch)")] = None,
+    policy: Annotated[str, typer.Option("--policy", help="routing policy name")] = "edge-aware",
+    host_ms: Annotated[float | None, typer.Option("--host-ms", help="host compute ms (default: model manifest)")] = None,
+    input_bytes: Annotated[int, typer.Option("--input-bytes")] = 1024,
+    output_bytes: Annotated[int, typer.Option("--output-bytes")] = 256,
+    topology: Annotated[Path, typer.Option("--topology", help="topology YAML")] = _TOPOLOGY,
+    models_dir: Annotated[Path, typer.Option("--models-dir", help="built model manifests")] = _MODELS_DIR,
+    output: Annotated[str, typer.Option("-o", "--output", help="table or json")] = "table",
+) -> None:
+    """Show the tier estimates for a request and the policy's ranking with the reason for each tier."""
+    if objective not in _OBJECTIVES:
+        _fail(f"--objective: unknown value {objective!r} (allowed: {', '.join(_OBJECTIVES)})")
+    if deadline_ms is not None and deadline_ms <= 0:
+        _fail(f"--deadline-ms: {deadline_ms} is not > 0 (allowed: > 0)")
+    if output not in ("table", "json"):
+        _fail(f"--output: unknown value {output!r} (allowed: table, json)")
+    at_s = None
+    if at is not None:
+        try:
+            at_s = dt.datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            _fail(f"--at: not an ISO-8601 time: {at!r} (allowed: e.g. 2026-11-21T09:00:00Z)")
+    try:
+        result = explain_route(topology_file=topology, model=model, site=site, objective=objective,
+                               deadline_ms=deadline_ms, strict=strict, at_s=at_s, policy_name=policy,
+                               host_ms=host_ms, input_bytes=input_bytes, output_bytes=output_bytes,
+                               models_dir=models_dir)
+    except (ConfigError, MaasError) as exc:
+        _fail(exc.message)
+    except ValueError as exc:  # unknown policy
+        _fail(f"--policy: {exc}")
+    if output == "json":
+        typer.echo(json.dumps(result, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{model} from {result['site']} at {result['at']} ({policy}, {objective})")
+    for c in ("rank", "tier", "expected ms", "net p99 ms", "energy J", "why not"):
+        table.add_column(c)
+    for i, tier in enumerate(result["ranking"], 1):
+        t = result["tiers"][tier]
+        exp = result["expected_ms"].get(tier)
+        table.add_row(str(i), tier, "-" if exp is None else f"{exp:.2f}", str(t["network_p99_ms"]),
+                      f"{t['energy_j']:.5f}", result["reasons"].get(tier, "feasible"))
+    Console().print(table)
+    verdict = "feasible" if result["feasible"] else ("503 (strict)" if result["would_503"] else "best effort")
+    typer.echo(f"decision: {result['ranking'][0] if result['ranking'] else '-'} ({verdict})")
