@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from maas.serving.ray_env import apply_ray_env
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from maas.api.backend import TierBackend
-from maas.api.hints import RoutingHints, parse_hints
+from maas.api.hints import RoutingHints
 from maas.api.placement import Placement, PlacementEstimator
 from maas.api.v2_codec import InferRequest, decode_request, encode_response
 from maas.clock import Clock

@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import typer
 
 from maas.cli.common import EXIT_ERROR, EXIT_USAGE, errors_to_exit, fail, settings_from
+from maas.polling import PollTimeout, poll_until
 from maas.settings import Settings
 
 __all__ = ["register"]
@@ -40,24 +40,29 @@ def _say(message: str) -> None:
 def wait_until_serving(settings: Settings, placements: dict[str, list[str]], timeout_s: float = 300.0) -> None:
     """Poll the gateway until it is ready and reports every placement (no fixed sleeps: poll and give up)."""
     base = f"http://{settings.host}:{settings.port}"
-    deadline = time.monotonic() + timeout_s
-    last = "no answer yet"
+    state = {"last": "no answer yet"}
+
+    def serving() -> bool:
+        try:
+            ready = client.get(f"{base}/v2/health/ready")
+            if ready.status_code != 200:
+                state["last"] = f"ready answered {ready.status_code}"
+                return False
+            seen = {m["name"]: set(m["tiers"]) for m in client.get(f"{base}/v2/models").json()["models"]}
+        except httpx.HTTPError as exc:
+            state["last"] = type(exc).__name__
+            return False
+        missing = [f"{m}@{t}" for m, ts in placements.items() for t in ts if t not in seen.get(m, set())]
+        state["last"] = f"gateway does not see {', '.join(missing[:4])} yet"
+        return not missing
+
     with httpx.Client(timeout=5.0) as client:
-        while time.monotonic() < deadline:
-            try:
-                ready = client.get(f"{base}/v2/health/ready")
-                if ready.status_code == 200:
-                    seen = {m["name"]: set(m["tiers"]) for m in client.get(f"{base}/v2/models").json()["models"]}
-                    missing = [f"{m}@{t}" for m, ts in placements.items() for t in ts if t not in seen.get(m, set())]
-                    if not missing:
-                        return
-                    last = f"gateway does not see {', '.join(missing[:4])} yet"
-                else:
-                    last = f"ready answered {ready.status_code}"
-            except httpx.HTTPError as exc:
-                last = f"{type(exc).__name__}"
-            time.sleep(0.25)
-    raise fail(f"the platform did not become ready at {base} within {timeout_s:.0f} s ({last})", EXIT_ERROR)
+        try:
+            poll_until(serving, timeout_s=timeout_s, what=f"the platform at {base}")
+        except PollTimeout:
+            raise fail(
+                f"the platform did not become ready at {base} within {timeout_s:.0f} s ({state['last']})", EXIT_ERROR
+            ) from None
 
 
 def _parse_tiers(raw: str | None) -> list[str] | None:

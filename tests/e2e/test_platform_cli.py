@@ -9,13 +9,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
+from maas.polling import PollTimeout, poll_until
 from tests.unit.reference import run_onnx_directly, sample_inputs, v2_inputs
 
 MAAS = str(Path(sys.executable).parent / "maas")
@@ -28,14 +28,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _poll(predicate, timeout_s: float, what: str, interval_s: float = 0.25):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)  # polling interval of a readiness loop, not a wait for a fixed event
-    pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+def _poll(predicate, timeout_s: float, what: str):
+    try:
+        return poll_until(predicate, timeout_s=timeout_s, what=what)
+    except PollTimeout as exc:
+        pytest.fail(str(exc))
 
 
 def _ray_processes() -> list[str]:

@@ -13,8 +13,8 @@ import ray  # noqa: E402
 from ray import serve  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from maas.tiers import load_topology  # noqa: E402
 from maas.settings import load_settings  # noqa: E402
+from maas.tiers import load_topology  # noqa: E402
 
 
 @pytest.fixture(scope="package")
