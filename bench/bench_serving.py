@@ -27,6 +27,7 @@ import ray  # noqa: E402
 from ray import serve  # noqa: E402
 
 from bench.baselines import bare_serve_app  # noqa: E402
+from maas.serving.layout import load_layout  # noqa: E402
 from maas.settings import ROOT, load_settings  # noqa: E402
 from maas.tiers import load_topology  # noqa: E402
 
@@ -119,7 +120,7 @@ def main() -> int:
 
     settings = load_settings(None, port=serve_port, network_emulation=0.0, compute_emulation=0.0)
     topology = load_topology(settings.topology_path)
-    resources = {s.ray_resource: platform.TIER_RESOURCE_UNITS for s in topology.tiers.values()}
+    resources = {s.ray_resource: load_layout(settings.layout_path, topology.tier_names).embedded.tier_units for s in topology.tiers.values()}
     ray.init(num_cpus=2, resources=resources, include_dashboard=False, namespace="serve", log_to_driver=False)
     try:
         platform.start_serve(settings)

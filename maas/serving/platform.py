@@ -24,6 +24,7 @@ from ray import serve
 from maas.errors import ConfigError, NotReady
 from maas.models import Catalog, load_catalog
 from maas.serving.gateway import Gateway
+from maas.serving.layout import RayLayout, load_layout
 from maas.serving.ray_env import apply_ray_env
 from maas.serving.tier_deployment import TierModel, app_name, parse_app_name
 from maas.settings import Settings
@@ -31,7 +32,6 @@ from maas.tiers import Topology, load_topology
 
 __all__ = [
     "GATEWAY_APP",
-    "TIER_RESOURCE_UNITS",
     "start_local_cluster",
     "connect",
     "start_serve",
@@ -46,7 +46,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 GATEWAY_APP = "gateway"
-TIER_RESOURCE_UNITS = 1000  # units of tier:<name> on an embedded node; each replica takes one
 
 
 def _ray_cli() -> str:
@@ -56,9 +55,10 @@ def _ray_cli() -> str:
     return found
 
 
-def start_local_cluster(topology: Topology, num_cpus: int | None = None) -> None:
+def start_local_cluster(topology: Topology, layout: RayLayout) -> None:
     """``ray start --head`` with every tier's resource on this node (the embedded default)."""
-    resources = {spec.ray_resource: TIER_RESOURCE_UNITS for spec in topology.tiers.values()}
+    resources = {spec.ray_resource: layout.embedded.tier_units for spec in topology.tiers.values()}
+    num_cpus = layout.embedded.num_cpus
     cmd = [
         _ray_cli(),
         "start",
@@ -93,13 +93,14 @@ def start_serve(settings: Settings) -> None:
     )
 
 
-def tier_app(model: str, tier: str, topology: Topology, settings: Settings):
+def tier_app(model: str, tier: str, topology: Topology, settings: Settings, layout: RayLayout):
     """The bound Serve application of one model on one tier, pinned by ``tier:<name>``."""
     spec = topology.tiers[tier]
+    replica = layout.replica
     return TierModel.options(
         name=app_name(model, tier),
         num_replicas=1,
-        ray_actor_options={"num_cpus": 0, "resources": {spec.ray_resource: 1}},
+        ray_actor_options={"num_cpus": replica.num_cpus, "resources": {spec.ray_resource: replica.tier_units_per_replica}},
         max_ongoing_requests=settings.tier_max_ongoing_requests,
         max_queued_requests=settings.tier_max_queued_requests,
     ).bind(model, tier, spec.precision, spec.slots, str(settings.models_dir), settings.ort_threads)
@@ -118,8 +119,9 @@ def deploy_models(settings: Settings, placements: dict[str, list[str]]) -> None:
     catalog = load_catalog(settings.models_dir)
     topology = load_topology(settings.topology_path)
     _check_placements(placements, catalog, topology)
+    layout = load_layout(settings.layout_path, topology.tier_names)
     targets = [
-        serve.RunTarget(tier_app(m, t, topology, settings), name=app_name(m, t), route_prefix=None)
+        serve.RunTarget(tier_app(m, t, topology, settings, layout), name=app_name(m, t), route_prefix=None)
         for m, tiers in placements.items()
         for t in tiers
     ]
@@ -190,7 +192,7 @@ def up(
         if not start_cluster or settings.ray_address:
             raise NotReady(f"no Ray cluster at {address!r}")
         progress("starting a local Ray node with every tier's resource")
-        start_local_cluster(topology)
+        start_local_cluster(topology, load_layout(settings.layout_path, topology.tier_names))
         if not connect("auto"):
             raise NotReady("started Ray but could not connect to it")
     start_serve(settings)

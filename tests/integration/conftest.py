@@ -16,6 +16,7 @@ import ray  # noqa: E402
 from ray import serve  # noqa: E402
 
 from maas.cli.platform import wait_until_serving  # noqa: E402
+from maas.serving.layout import load_layout  # noqa: E402
 from maas.settings import load_settings  # noqa: E402
 from maas.tiers import load_topology  # noqa: E402
 
@@ -32,7 +33,7 @@ def platform(models_dir, catalog):
 
     settings = load_settings(None, models_dir=models_dir, port=free_port(), network_emulation=1.0)
     topology = load_topology(settings.topology_path)
-    resources = {spec.ray_resource: plat.TIER_RESOURCE_UNITS for spec in topology.tiers.values()}
+    resources = {spec.ray_resource: load_layout(settings.layout_path, topology.tier_names).embedded.tier_units for spec in topology.tiers.values()}
     ray.init(num_cpus=2, resources=resources, include_dashboard=False, namespace="serve", log_to_driver=False)
     try:
         plat.start_serve(settings)
