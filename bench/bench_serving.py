@@ -12,11 +12,11 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 
+from maas.loadtest.stubserver import free_port  # noqa: E402
 from maas.serving.ray_env import apply_ray_env
 
 apply_ray_env()
@@ -33,11 +33,6 @@ from maas.tiers import load_topology  # noqa: E402
 
 MODEL = "digits-mlp"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def body() -> bytes:

@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from maas.tiers.world import TierEstimate
+
 __all__ = ["SimWorld", "Estimate", "TableTier", "TableWorld"]
 
 
@@ -41,22 +43,8 @@ class SimWorld(Protocol):
         ...
 
 
-@dataclass(slots=True)
-class Estimate:
-    """A ``TierEstimate``-shaped record (the fields ``views_from_estimates`` reads)."""
-
-    available: bool
-    reason: str | None
-    uplink_ms: float
-    downlink_ms: float
-    compute_ms: float
-    energy_j: float
-    carbon_g: float
-    network_p99_ms: float | None = None
-    window_end_s: float | None = None
-    battery_j: float | None = None
-    battery_after_j: float | None = None
-    battery_reserve_j: float | None = None
+Estimate = TierEstimate
+"""The record a sim world returns: the tier models' own ``TierEstimate`` (what ``views_from_estimates`` reads)."""
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,17 +14,13 @@ import httpx
 import numpy as np
 import pytest
 
+from maas.loadtest.stubserver import free_port
 from maas.polling import PollTimeout, poll_until
 from tests.unit.reference import run_onnx_directly, sample_inputs, v2_inputs
 
 MAAS = str(Path(sys.executable).parent / "maas")
 RAY_PROCESS_PATTERN = "raylet|gcs_server|ray::"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _poll(predicate, timeout_s: float, what: str):
@@ -48,7 +43,7 @@ def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
 def running(models_dir):
     # Earlier test packages' Ray processes may still be exiting; `maas run` must start its own cluster.
     _poll(lambda: not _ray_processes(), 120, "Ray processes of earlier tests to exit")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MAAS_PORT": str(port), "MAAS_MODELS_DIR": str(models_dir)}
     proc = subprocess.Popen([MAAS, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"

@@ -5,8 +5,7 @@ The Ray environment (HAProxy ingress, throughput mode) is applied before ray is 
 
 from __future__ import annotations
 
-import socket
-
+from maas.loadtest.stubserver import free_port
 from maas.serving.ray_env import apply_ray_env
 
 apply_ray_env()
@@ -19,12 +18,6 @@ from maas.cli.platform import wait_until_serving  # noqa: E402
 from maas.serving.layout import load_layout  # noqa: E402
 from maas.settings import load_settings  # noqa: E402
 from maas.tiers import load_topology  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="package")

@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import httpx
 from ray import serve
 
 from maas.cli.platform import wait_until_serving
+from maas.loadtest.stubserver import free_port
 from maas.serving import platform
 from maas.serving.tier_deployment import app_name
 from maas.settings import load_settings
 from tests.unit.reference import v2_inputs
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_replicas_land_on_their_tier_nodes_and_serve(tier_cluster, models_dir):
     topology, node_of_tier = tier_cluster
-    settings = load_settings(None, models_dir=models_dir, port=_free_port())
+    settings = load_settings(None, models_dir=models_dir, port=free_port())
     placements = {"digits-mlp": list(topology.tier_names)}
     platform.start_serve(settings)
     platform.deploy_models(settings, placements)
