@@ -116,7 +116,7 @@ def main() -> int:
     settings = load_settings(None, port=serve_port, network_emulation=0.0, compute_emulation=0.0)
     topology = load_topology(settings.topology_path)
     resources = {s.ray_resource: load_layout(settings.layout_path, topology.tier_names).embedded.tier_units for s in topology.tiers.values()}
-    ray.init(num_cpus=2, resources=resources, include_dashboard=False, namespace="serve", log_to_driver=False)
+    ray.init(address="local", num_cpus=2, resources=resources, include_dashboard=False, namespace="serve", log_to_driver=False)
     try:
         platform.start_serve(settings)
         serve.run(bare_serve_app(str(models_dir), MODEL), name="bare", route_prefix="/bare")

@@ -27,7 +27,7 @@ def platform(models_dir, catalog):
     settings = load_settings(None, models_dir=models_dir, port=free_port(), network_emulation=1.0)
     topology = load_topology(settings.topology_path)
     resources = {spec.ray_resource: load_layout(settings.layout_path, topology.tier_names).embedded.tier_units for spec in topology.tiers.values()}
-    ray.init(num_cpus=2, resources=resources, include_dashboard=False, namespace="serve", log_to_driver=False)
+    ray.init(address="local", num_cpus=2, resources=resources, include_dashboard=False, namespace="serve", log_to_driver=False)
     try:
         plat.start_serve(settings)
         placements = {m: list(topology.tier_names) for m in catalog.names()}

@@ -21,12 +21,12 @@ from maas.tiers import load_topology  # noqa: E402
 def tier_cluster(models_dir):
     topology = load_topology(load_settings(None).topology_path)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    nodes = {}
-    for name, spec in topology.tiers.items():
-        nodes[name] = cluster.add_node(num_cpus=1, resources={spec.ray_resource: 10})
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address, namespace="serve", log_to_driver=False)
-    try:
+    try:  # from here on the cluster's processes exist: whatever fails, they are shut down
+        nodes = {}
+        for name, spec in topology.tiers.items():
+            nodes[name] = cluster.add_node(num_cpus=1, resources={spec.ray_resource: 10})
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, namespace="serve", log_to_driver=False)
         yield topology, {name: node.node_id for name, node in nodes.items()}
     finally:
         # Handles created on the test's (closed) asyncio loop cannot close themselves; the cluster goes next anyway.
