@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from maas.api.dataplane import DataPlane
 from maas.errors import InvalidInput, MaasError, PayloadTooLarge
@@ -108,9 +109,11 @@ def create_app(dataplane: DataPlane, *, max_body_bytes: int) -> FastAPI:
             return JSONResponse({"name": model, "ready": True})
         return _error(503, f"model {model!r} is not deployed on any tier yet", name=model, ready=False)
 
-    async def _infer(request: Request, model: str, version: str | None = None) -> Response:
+    async def _infer(request: Request) -> Response:
+        # A plain Starlette endpoint: the hot path skips FastAPI's per-request dependency solving.
+        params = request.path_params
         body = await read_body(request, max_body_bytes)
-        result = await dataplane.infer(model, version, body, request.headers)
+        result = await dataplane.infer(params["model"], params.get("version"), body, request.headers)
         if result.header_length is None:
             return Response(result.body, media_type="application/json")
         return Response(
@@ -123,6 +126,6 @@ def create_app(dataplane: DataPlane, *, max_body_bytes: int) -> FastAPI:
     app.add_api_route("/v2/models/{model}/versions/{version}", _metadata, methods=["GET"])
     app.add_api_route("/v2/models/{model}/ready", _ready, methods=["GET"])
     app.add_api_route("/v2/models/{model}/versions/{version}/ready", _ready, methods=["GET"])
-    app.add_api_route("/v2/models/{model}/infer", _infer, methods=["POST"])
-    app.add_api_route("/v2/models/{model}/versions/{version}/infer", _infer, methods=["POST"])
+    app.router.routes.insert(0, Route("/v2/models/{model}/infer", _infer, methods=["POST"]))
+    app.router.routes.insert(1, Route("/v2/models/{model}/versions/{version}/infer", _infer, methods=["POST"]))
     return app
