@@ -44,14 +44,7 @@ def summarise(rec: RunRecord, tiers: list[str], duration_s: float) -> dict:
     lat = rec.latency_ms[~np.isnan(rec.latency_ms)]
     dropped = int((rec.tier < 0).sum() + rec.failed.sum())
     return {
-        "slo_attainment": round(met / n, 5) if n else 1.0,
-        "goodput_rps": round(met / duration_s, 3),
-        "p50_ms": _pct(lat, 50),
-        "p95_ms": _pct(lat, 95),
-        "p99_ms": _pct(lat, 99),
-        "energy_j_per_request": round(energy / n, 6) if n else 0.0,
-        "energy_j_per_success": round(energy / met, 6) if met else None,
-        "carbon_g_per_request": round(float(rec.carbon_g.sum()) / n, 8) if n else 0.0,
+        **_figures(n, met, energy, float(rec.carbon_g.sum()), lat, duration_s),
         "tier_share": _share(rec.tier, tiers),
         "min_battery_soc": None if rec.min_battery_soc is None else round(rec.min_battery_soc, 4),
         "dropped": dropped,
@@ -69,16 +62,23 @@ def summarise_assignment(assignment: np.ndarray, latency_ms: np.ndarray, energy_
     met = int((lat <= deadline_ms[idx]).sum())
     energy = float(energy_j[idx, k].sum())
     return {
+        **_figures(n, met, energy, float(carbon_g[idx, k].sum()), lat, duration_s),
+        "tier_share": _share(assignment, tiers),
+        "min_battery_soc": None,
+        "dropped": int(n - len(idx)),
+        "decision_us_p99": None,
+    }
+
+
+def _figures(n: int, met: int, energy_j: float, carbon_g: float, lat: np.ndarray, duration_s: float) -> dict:
+    """The figures every summary shares: attainment, goodput, latency percentiles, energy and carbon per request."""
+    return {
         "slo_attainment": round(met / n, 5) if n else 1.0,
         "goodput_rps": round(met / duration_s, 3),
         "p50_ms": _pct(lat, 50),
         "p95_ms": _pct(lat, 95),
         "p99_ms": _pct(lat, 99),
-        "energy_j_per_request": round(energy / n, 6) if n else 0.0,
-        "energy_j_per_success": round(energy / met, 6) if met else None,
-        "carbon_g_per_request": round(float(carbon_g[idx, k].sum()) / n, 8) if n else 0.0,
-        "tier_share": _share(assignment, tiers),
-        "min_battery_soc": None,
-        "dropped": int(n - len(idx)),
-        "decision_us_p99": None,
+        "energy_j_per_request": round(energy_j / n, 6) if n else 0.0,
+        "energy_j_per_success": round(energy_j / met, 6) if met else None,
+        "carbon_g_per_request": round(carbon_g / n, 8) if n else 0.0,
     }
