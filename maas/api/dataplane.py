@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from maas import __version__
 from maas.api.backend import TierBackend
 from maas.api.hints import RoutingHints
 from maas.api.placement import Placement, PlacementEstimator
@@ -72,8 +73,6 @@ class DataPlane:
         return any(deployed.get(name) for name in self._catalog.names())
 
     def server_metadata(self) -> dict[str, Any]:
-        from maas import __version__
-
         return {
             "name": SERVER_NAME,
             "version": __version__,
