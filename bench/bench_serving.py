@@ -100,7 +100,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1500, help="requests for the concurrency-1 latency")
     parser.add_argument("--concurrency", type=int, default=16, help="clients for the saturation throughput")
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of each throughput run")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds; the median is reported")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
     args = parser.parse_args()
 
     models_dir = ROOT / "models" / "build"
