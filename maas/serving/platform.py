@@ -161,8 +161,8 @@ def status() -> dict[str, Any]:
         replicas: dict[str, int] = {}
         for dep in app.deployments.values():
             for state, count in dep.replica_states.items():
-                name = str(state).split(".")[-1]  # ReplicaState.RUNNING -> RUNNING
-                replicas[name] = replicas.get(name, 0) + count
+                state_name = str(state).split(".")[-1]  # ReplicaState.RUNNING -> RUNNING
+                replicas[state_name] = replicas.get(state_name, 0) + count
         entry = {"app": name, "status": str(app.status).split(".")[-1], "replicas": replicas}
         parsed = parse_app_name(name)
         if parsed:
