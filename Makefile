@@ -3,7 +3,6 @@ PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-MODELS_STAMP := models/build/.built
 
 .PHONY: install models run test test-unit test-integration test-e2e bench lint clean
 

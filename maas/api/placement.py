@@ -38,7 +38,6 @@ class Placement:
     tier: str
     view: TierView
     precision: str
-    host_ms: float
     compute_factor: float
     input_bytes: int
     output_bytes: int
@@ -134,7 +133,6 @@ class PlacementEstimator:
             tier=view.tier,
             view=view,
             precision=self.precision(view.tier),
-            host_ms=host,
             compute_factor=view.compute_ms / host if host > 0 else 1.0,
             input_bytes=route.input_bytes,
             output_bytes=output_bytes,

@@ -67,7 +67,6 @@ class TierView:
     carbon_g: float = 0.0
     in_flight: int = 0
     slots: int = 1
-    extra: dict = field(default_factory=dict)
     kind: str = ""
     network_p99_ms: float | None = None
     window_left_ms: float = _INF

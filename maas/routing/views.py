@@ -125,7 +125,6 @@ def views_from_estimates(
                 est.carbon_g,
                 in_flight,
                 slots,
-                {},
                 kinds.get(tier, "") if kinds else "",
                 getattr(est, "network_p99_ms", None),
                 _INF if window_end_s is None else (window_end_s - now_s) * 1000.0,

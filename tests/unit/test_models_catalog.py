@@ -10,33 +10,26 @@ import pytest
 
 from maas.errors import ConfigError, ModelNotFound
 from maas.models import Catalog, ModelManifest, TensorSpec, load_catalog, numpy_dtype
-from models.build import DEFAULT_OUT, build_models
 
 NAMES = ["digits-mlp", "maintenance-clf", "minilm-embed"]
 
 
-@pytest.fixture(scope="module")
-def built() -> Path:
-    build_models(DEFAULT_OUT)  # cached: a no-op when `make models` already ran
-    return DEFAULT_OUT
-
-
 @pytest.fixture()
-def small_copy(built: Path, tmp_path: Path) -> Path:
+def small_copy(models_dir: Path, tmp_path: Path) -> Path:
     """A models dir holding a copy of digits-mlp only, safe to break."""
-    shutil.copytree(built / "digits-mlp", tmp_path / "digits-mlp")
+    shutil.copytree(models_dir / "digits-mlp", tmp_path / "digits-mlp")
     return tmp_path
 
 
-def test_catalog_lists_the_three_reference_models(built: Path) -> None:
-    catalog = load_catalog(built)
+def test_catalog_lists_the_three_reference_models(models_dir: Path) -> None:
+    catalog = load_catalog(models_dir)
     assert catalog.names() == NAMES
     assert [m.name for m in catalog.manifests()] == NAMES
     assert len(catalog) == 3 and "digits-mlp" in catalog and "nope" not in catalog
 
 
-def test_fixed_interface_of_each_model(built: Path) -> None:
-    catalog = load_catalog(built)
+def test_fixed_interface_of_each_model(models_dir: Path) -> None:
+    catalog = load_catalog(models_dir)
     signature = {
         m.name: ([(t.name, t.datatype, t.shape) for t in m.inputs], [(t.name, t.datatype, t.shape) for t in m.outputs])
         for m in catalog.manifests()
@@ -54,40 +47,40 @@ def test_fixed_interface_of_each_model(built: Path) -> None:
     assert catalog.get("digits-mlp").preprocessing is None
 
 
-def test_every_manifest_has_variants_quality_provenance(built: Path) -> None:
-    for manifest in load_catalog(built).manifests():
+def test_every_manifest_has_variants_quality_provenance(models_dir: Path) -> None:
+    for manifest in load_catalog(models_dir).manifests():
         assert set(manifest.variants) == {"fp32", "int8"}
         assert manifest.variants["int8"].agreement, manifest.name
         assert manifest.quality and manifest.source and manifest.licence and manifest.description
         for variant in manifest.variants:
-            path = manifest.variant_path(built, variant)
-            assert path.is_file() and path.parent == built / manifest.name
+            path = manifest.variant_path(models_dir, variant)
+            assert path.is_file() and path.parent == models_dir / manifest.name
         assert manifest.version == "1"
         assert set(manifest.profile) in ({"fp32", "int8"}, set())
 
 
-def test_get_by_version_and_default_version(built: Path) -> None:
-    catalog = load_catalog(built)
+def test_get_by_version_and_default_version(models_dir: Path) -> None:
+    catalog = load_catalog(models_dir)
     assert catalog.get("digits-mlp", "1") is catalog.get("digits-mlp")
 
 
-def test_unknown_model_lists_known_names(built: Path) -> None:
+def test_unknown_model_lists_known_names(models_dir: Path) -> None:
     with pytest.raises(ModelNotFound) as info:
-        load_catalog(built).get("resnet")
+        load_catalog(models_dir).get("resnet")
     assert info.value.status == 404
     for name in NAMES:
         assert name in info.value.message
 
 
-def test_unknown_version_lists_known_versions(built: Path) -> None:
+def test_unknown_version_lists_known_versions(models_dir: Path) -> None:
     with pytest.raises(ModelNotFound, match=r"no version '7' \(known: 1\)"):
-        load_catalog(built).get("digits-mlp", "7")
+        load_catalog(models_dir).get("digits-mlp", "7")
 
 
-def test_unknown_variant_is_model_not_found(built: Path) -> None:
-    manifest = load_catalog(built).get("digits-mlp")
+def test_unknown_variant_is_model_not_found(models_dir: Path) -> None:
+    manifest = load_catalog(models_dir).get("digits-mlp")
     with pytest.raises(ModelNotFound, match="no variant 'fp16'.*fp32, int8"):
-        manifest.variant_path(built, "fp16")
+        manifest.variant_path(models_dir, "fp16")
 
 
 def test_highest_version_is_the_default(small_copy: Path) -> None:
@@ -147,8 +140,8 @@ def test_manifest_name_must_match_its_directory(small_copy: Path) -> None:
         load_catalog(small_copy)
 
 
-def test_tokenize_without_tokenizer_is_rejected(built: Path) -> None:
-    raw = load_catalog(built).get("minilm-embed").model_dump(mode="json")
+def test_tokenize_without_tokenizer_is_rejected(models_dir: Path) -> None:
+    raw = load_catalog(models_dir).get("minilm-embed").model_dump(mode="json")
     raw["tokenizer"] = None
     with pytest.raises(ValueError, match="needs a 'tokenizer'"):
         ModelManifest.model_validate(raw)

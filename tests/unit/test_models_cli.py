@@ -6,49 +6,42 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from maas.models.cli import app
-from models.build import DEFAULT_OUT, build_models
 
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def built() -> Path:
-    build_models(DEFAULT_OUT)
-    return DEFAULT_OUT
 
-
-def test_list_shows_every_model_with_variants(built: Path) -> None:
-    result = runner.invoke(app, ["list", "--models-dir", str(built)])
+def test_list_shows_every_model_with_variants(models_dir: Path) -> None:
+    result = runner.invoke(app, ["list", "--models-dir", str(models_dir)])
     assert result.exit_code == 0, result.output
     for name in ("digits-mlp v1", "maintenance-clf v1", "minilm-embed v1"):
         assert name in result.output
     assert result.output.count("\n  int8 ") == 3 and "tokenised by the platform" in result.output
 
 
-def test_list_json_is_the_manifests(built: Path) -> None:
-    result = runner.invoke(app, ["list", "--models-dir", str(built), "-o", "json"])
+def test_list_json_is_the_manifests(models_dir: Path) -> None:
+    result = runner.invoke(app, ["list", "--models-dir", str(models_dir), "-o", "json"])
     assert result.exit_code == 0
     assert [m["name"] for m in json.loads(result.output)] == ["digits-mlp", "maintenance-clf", "minilm-embed"]
 
 
-def test_show_and_unknown_model(built: Path) -> None:
-    result = runner.invoke(app, ["show", "maintenance-clf", "--models-dir", str(built)])
+def test_show_and_unknown_model(models_dir: Path) -> None:
+    result = runner.invoke(app, ["show", "maintenance-clf", "--models-dir", str(models_dir)])
     assert result.exit_code == 0 and json.loads(result.output)["outputs"][0]["name"] == "failure_probability"
-    result = runner.invoke(app, ["show", "resnet", "--models-dir", str(built)])
+    result = runner.invoke(app, ["show", "resnet", "--models-dir", str(models_dir)])
     assert result.exit_code == 2 and "known: digits-mlp, maintenance-clf, minilm-embed" in result.output
 
 
-def test_bad_output_format_exits_2(built: Path) -> None:
-    result = runner.invoke(app, ["list", "--models-dir", str(built), "-o", "xml"])
+def test_bad_output_format_exits_2(models_dir: Path) -> None:
+    result = runner.invoke(app, ["list", "--models-dir", str(models_dir), "-o", "xml"])
     assert result.exit_code == 2 and "allowed: table, json" in result.output
 
 
-def test_verify_catches_a_changed_artifact(built: Path, tmp_path: Path) -> None:
-    shutil.copytree(built / "maintenance-clf", tmp_path / "maintenance-clf")
+def test_verify_catches_a_changed_artifact(models_dir: Path, tmp_path: Path) -> None:
+    shutil.copytree(models_dir / "maintenance-clf", tmp_path / "maintenance-clf")
     assert runner.invoke(app, ["verify", "--models-dir", str(tmp_path)]).exit_code == 0
     (tmp_path / "maintenance-clf" / "model.int8.onnx").write_bytes(b"not a model")
     result = runner.invoke(app, ["verify", "--models-dir", str(tmp_path)])
@@ -60,6 +53,6 @@ def test_missing_models_dir_exits_2(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "make models" in result.output
 
 
-def test_build_is_cached(built: Path) -> None:
-    result = runner.invoke(app, ["build", "--models-dir", str(built)])
+def test_build_is_cached(models_dir: Path) -> None:
+    result = runner.invoke(app, ["build", "--models-dir", str(models_dir)])
     assert result.exit_code == 0 and result.output.count("cached") == 3

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from maas.models import ModelRunner, load_catalog
-from models.build import DEFAULT_OUT, build_models
 
 # Not the sentences the build evaluates on: 24 new ones, short to longer than the 256-token truncation.
 SENTENCES = [
@@ -41,11 +40,6 @@ SENTENCES = [
 PARAPHRASES = [(0, 1), (5, 6), (11, 12), (15, 16)]
 
 
-@pytest.fixture(scope="module")
-def built() -> Path:
-    build_models(DEFAULT_OUT)
-    return DEFAULT_OUT
-
 
 @pytest.fixture(scope="module")
 def reference() -> np.ndarray:
@@ -64,10 +58,10 @@ def reference() -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def embeddings(built: Path) -> dict[str, np.ndarray]:
-    manifest = load_catalog(built).get("minilm-embed")
+def embeddings(models_dir: Path) -> dict[str, np.ndarray]:
+    manifest = load_catalog(models_dir).get("minilm-embed")
     texts = np.array([s.encode("utf-8") for s in SENTENCES], dtype=object)
-    return {v: ModelRunner(manifest, built, variant=v).infer({"text": texts})["embedding"] for v in ("fp32", "int8")}
+    return {v: ModelRunner(manifest, models_dir, variant=v).infer({"text": texts})["embedding"] for v in ("fp32", "int8")}
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -81,19 +75,19 @@ def test_fp32_matches_sentence_transformers(embeddings, reference) -> None:
     np.testing.assert_allclose(embeddings["fp32"], reference, atol=1e-4)
 
 
-def test_long_text_is_truncated_like_the_reference(built: Path, embeddings) -> None:
+def test_long_text_is_truncated_like_the_reference(models_dir: Path, embeddings) -> None:
     # The last sentence is > 256 tokens: if the platform truncated elsewhere, it would differ from the reference.
     from tokenizers import Tokenizer
 
-    tokens = Tokenizer.from_file(str(built / "minilm-embed" / "tokenizer.json"))
+    tokens = Tokenizer.from_file(str(models_dir / "minilm-embed" / "tokenizer.json"))
     tokens.no_truncation()
     assert len(tokens.encode(SENTENCES[-1]).ids) > 256
 
 
-def test_int8_stays_close_to_fp32(embeddings, built: Path) -> None:
+def test_int8_stays_close_to_fp32(embeddings, models_dir: Path) -> None:
     cosine = _cosine(embeddings["fp32"], embeddings["int8"])
     assert cosine.mean() >= 0.98 and cosine.min() >= 0.9
-    recorded = load_catalog(built).get("minilm-embed").variants["int8"].agreement
+    recorded = load_catalog(models_dir).get("minilm-embed").variants["int8"].agreement
     assert recorded["cosine_mean"] >= 0.98 and recorded["cosine_min"] >= 0.9
 
 

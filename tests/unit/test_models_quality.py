@@ -10,20 +10,8 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import f1_score, roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from maas.models import ModelRunner, load_catalog
+from maas.models import ModelRunner
 from models.ai4i import FAILURE_MODES, FEATURES, generate_ai4i
-from models.build import DEFAULT_OUT, build_models
-
-
-@pytest.fixture(scope="module")
-def built() -> Path:
-    build_models(DEFAULT_OUT)
-    return DEFAULT_OUT
-
-
-@pytest.fixture(scope="module")
-def catalog(built: Path):
-    return load_catalog(built)
 
 
 def _digits_test_split(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -40,22 +28,22 @@ def _maintenance_test_split(rows: int, seed: int) -> tuple[np.ndarray, np.ndarra
     return x_test, y_test
 
 
-def test_digits_held_out_accuracy(catalog, built: Path) -> None:
+def test_digits_held_out_accuracy(catalog, models_dir: Path) -> None:
     manifest = catalog.get("digits-mlp")
     x_test, y_test = _digits_test_split(int(manifest.build["seed"]))
     assert len(y_test) == manifest.quality["test_samples"] == 450
     for variant, key in (("fp32", "test_accuracy"), ("int8", "test_accuracy_int8")):
-        label = ModelRunner(manifest, built, variant=variant).infer({"pixels": x_test})["label"]
+        label = ModelRunner(manifest, models_dir, variant=variant).infer({"pixels": x_test})["label"]
         accuracy = float(np.mean(label == y_test))
         assert accuracy >= 0.95, variant
         assert accuracy == pytest.approx(manifest.quality[key], abs=1e-12), variant
 
 
-def test_digits_int8_agreement(catalog, built: Path) -> None:
+def test_digits_int8_agreement(catalog, models_dir: Path) -> None:
     manifest = catalog.get("digits-mlp")
     x_test, _ = _digits_test_split(int(manifest.build["seed"]))
-    fp32 = ModelRunner(manifest, built, "fp32").infer({"pixels": x_test})
-    int8 = ModelRunner(manifest, built, "int8").infer({"pixels": x_test})
+    fp32 = ModelRunner(manifest, models_dir, "fp32").infer({"pixels": x_test})
+    int8 = ModelRunner(manifest, models_dir, "int8").infer({"pixels": x_test})
     agreement = float(np.mean(fp32["label"] == int8["label"]))
     assert agreement >= 0.98
     assert agreement == pytest.approx(manifest.variants["int8"].agreement["label_agreement"], abs=1e-6)
@@ -63,11 +51,11 @@ def test_digits_int8_agreement(catalog, built: Path) -> None:
     assert max_diff == pytest.approx(manifest.variants["int8"].agreement["probability_max_abs_diff"], abs=1e-5)
 
 
-def test_maintenance_held_out_metrics(catalog, built: Path) -> None:
+def test_maintenance_held_out_metrics(catalog, models_dir: Path) -> None:
     manifest = catalog.get("maintenance-clf")
     x_test, y_test = _maintenance_test_split(int(manifest.build["rows"]), int(manifest.build["seed"]))
     for variant, suffix in (("fp32", ""), ("int8", "_int8")):
-        out = ModelRunner(manifest, built, variant=variant).infer({"features": x_test})
+        out = ModelRunner(manifest, models_dir, variant=variant).infer({"features": x_test})
         auc = roc_auc_score(y_test, out["failure_probability"])
         f1 = f1_score(y_test, out["label"])
         accuracy = float(np.mean(out["label"] == y_test))
@@ -77,11 +65,11 @@ def test_maintenance_held_out_metrics(catalog, built: Path) -> None:
         assert f1 == pytest.approx(manifest.quality[f"test_f1{suffix}"], abs=1e-9)
 
 
-def test_maintenance_int8_agreement(catalog, built: Path) -> None:
+def test_maintenance_int8_agreement(catalog, models_dir: Path) -> None:
     manifest = catalog.get("maintenance-clf")
     x_test, _ = _maintenance_test_split(int(manifest.build["rows"]), int(manifest.build["seed"]))
-    fp32 = ModelRunner(manifest, built, "fp32").infer({"features": x_test})
-    int8 = ModelRunner(manifest, built, "int8").infer({"features": x_test})
+    fp32 = ModelRunner(manifest, models_dir, "fp32").infer({"features": x_test})
+    int8 = ModelRunner(manifest, models_dir, "int8").infer({"features": x_test})
     agreement = float(np.mean(fp32["label"] == int8["label"]))
     assert agreement >= 0.99
     assert agreement == pytest.approx(manifest.variants["int8"].agreement["label_agreement"], abs=1e-6)

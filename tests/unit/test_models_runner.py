@@ -12,22 +12,12 @@ from tokenizers import Tokenizer
 
 from maas.errors import ConfigError, InvalidInput
 from maas.models import ModelRunner, load_catalog, numpy_dtype
-from models.build import DEFAULT_OUT, build_models
 
 VARIANTS = ["fp32", "int8"]
 RNG = np.random.default_rng(7)
 SENTENCES = ["A short one.", "Machines fail when the tool wears out after two hundred minutes of cutting.", "ok"]
 
 
-@pytest.fixture(scope="module")
-def built() -> Path:
-    build_models(DEFAULT_OUT)
-    return DEFAULT_OUT
-
-
-@pytest.fixture(scope="module")
-def catalog(built: Path):
-    return load_catalog(built)
 
 
 def _raw_session(path: Path) -> ort.InferenceSession:
@@ -67,14 +57,14 @@ def _raw_feeds(name: str, inputs: dict[str, np.ndarray], model_dir: Path) -> dic
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("name", ["digits-mlp", "maintenance-clf", "minilm-embed"])
-def test_runner_equals_raw_onnxruntime(catalog, built: Path, name: str, variant: str) -> None:
+def test_runner_equals_raw_onnxruntime(catalog, models_dir: Path, name: str, variant: str) -> None:
     manifest = catalog.get(name)
-    runner = ModelRunner(manifest, built, variant=variant)
+    runner = ModelRunner(manifest, models_dir, variant=variant)
     inputs = _sample_inputs(name)
     got = runner.infer(inputs)
 
-    path = manifest.variant_path(built, variant)
-    raw = _raw_session(path).run([spec.name for spec in manifest.outputs], _raw_feeds(name, inputs, built / name))
+    path = manifest.variant_path(models_dir, variant)
+    raw = _raw_session(path).run([spec.name for spec in manifest.outputs], _raw_feeds(name, inputs, models_dir / name))
     assert list(got) == [spec.name for spec in manifest.outputs]
     batch = len(next(iter(inputs.values())))
     for spec, expected in zip(manifest.outputs, raw, strict=True):
@@ -84,17 +74,17 @@ def test_runner_equals_raw_onnxruntime(catalog, built: Path, name: str, variant:
         np.testing.assert_array_equal(value, expected)
 
 
-def test_classifier_outputs_are_consistent(catalog, built: Path) -> None:
-    digits = ModelRunner(catalog.get("digits-mlp"), built).infer(_sample_inputs("digits-mlp"))
+def test_classifier_outputs_are_consistent(catalog, models_dir: Path) -> None:
+    digits = ModelRunner(catalog.get("digits-mlp"), models_dir).infer(_sample_inputs("digits-mlp"))
     np.testing.assert_allclose(digits["probabilities"].sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_array_equal(digits["label"], digits["probabilities"].argmax(axis=1))
-    maintenance = ModelRunner(catalog.get("maintenance-clf"), built).infer(_sample_inputs("maintenance-clf"))
+    maintenance = ModelRunner(catalog.get("maintenance-clf"), models_dir).infer(_sample_inputs("maintenance-clf"))
     assert np.all((maintenance["failure_probability"] >= 0) & (maintenance["failure_probability"] <= 1))
     np.testing.assert_array_equal(maintenance["label"], (maintenance["failure_probability"] >= 0.5).astype(np.int64))
 
 
-def test_embeddings_are_unit_length_and_batch_independent(catalog, built: Path) -> None:
-    runner = ModelRunner(catalog.get("minilm-embed"), built)
+def test_embeddings_are_unit_length_and_batch_independent(catalog, models_dir: Path) -> None:
+    runner = ModelRunner(catalog.get("minilm-embed"), models_dir)
     texts = _sample_inputs("minilm-embed")["text"]
     batch = runner.infer({"text": texts})["embedding"]
     np.testing.assert_allclose(np.linalg.norm(batch, axis=1), 1.0, rtol=1e-5)
@@ -104,40 +94,40 @@ def test_embeddings_are_unit_length_and_batch_independent(catalog, built: Path) 
 
 
 @pytest.mark.parametrize("name", ["digits-mlp", "maintenance-clf", "minilm-embed"])
-def test_warmup_runs(catalog, built: Path, name: str) -> None:
-    ModelRunner(catalog.get(name), built, variant="int8").warmup()
+def test_warmup_runs(catalog, models_dir: Path, name: str) -> None:
+    ModelRunner(catalog.get(name), models_dir, variant="int8").warmup()
 
 
-def test_missing_input_is_invalid_input(catalog, built: Path) -> None:
-    runner = ModelRunner(catalog.get("digits-mlp"), built)
+def test_missing_input_is_invalid_input(catalog, models_dir: Path) -> None:
+    runner = ModelRunner(catalog.get("digits-mlp"), models_dir)
     with pytest.raises(InvalidInput, match="missing input.*pixels"):
         runner.infer({"image": np.zeros((1, 64), np.float32)})
 
 
 @pytest.mark.parametrize("name", ["digits-mlp", "maintenance-clf", "minilm-embed"])
-def test_empty_batch_gives_empty_outputs(catalog, built: Path, name: str) -> None:
+def test_empty_batch_gives_empty_outputs(catalog, models_dir: Path, name: str) -> None:
     manifest = catalog.get(name)
     empty = {k: v[:0] for k, v in _sample_inputs(name).items()}
-    got = ModelRunner(manifest, built).infer(empty)
+    got = ModelRunner(manifest, models_dir).infer(empty)
     for spec in manifest.outputs:
         assert got[spec.name].shape == tuple(0 if dim == -1 else dim for dim in spec.shape)
         assert got[spec.name].dtype == numpy_dtype(spec.datatype)
 
 
-def test_wrong_shape_is_invalid_input(catalog, built: Path) -> None:
-    runner = ModelRunner(catalog.get("digits-mlp"), built)
+def test_wrong_shape_is_invalid_input(catalog, models_dir: Path) -> None:
+    runner = ModelRunner(catalog.get("digits-mlp"), models_dir)
     with pytest.raises(InvalidInput, match="digits-mlp.*pixels"):
         runner.infer({"pixels": np.zeros((2, 63), np.float32)})
 
 
-def test_bad_utf8_is_invalid_input(catalog, built: Path) -> None:
-    runner = ModelRunner(catalog.get("minilm-embed"), built, variant="int8")
+def test_bad_utf8_is_invalid_input(catalog, models_dir: Path) -> None:
+    runner = ModelRunner(catalog.get("minilm-embed"), models_dir, variant="int8")
     with pytest.raises(InvalidInput, match="UTF-8"):
         runner.infer({"text": np.array([b"\xff\xfe"], dtype=object)})
 
 
-def test_tampered_artifact_is_refused(catalog, built: Path, tmp_path: Path) -> None:
-    shutil.copytree(built / "digits-mlp", tmp_path / "digits-mlp")
+def test_tampered_artifact_is_refused(catalog, models_dir: Path, tmp_path: Path) -> None:
+    shutil.copytree(models_dir / "digits-mlp", tmp_path / "digits-mlp")
     path = tmp_path / "digits-mlp" / "model.int8.onnx"
     path.write_bytes(path.read_bytes() + b"\0")
     manifest = load_catalog(tmp_path).get("digits-mlp")
