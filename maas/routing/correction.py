@@ -20,7 +20,7 @@ __all__ = ["LatencyCorrector"]
 class LatencyCorrector:
     """EWMA of observed/estimated latency ratios, hierarchical: (site, tier, model) then (tier, model) then 1."""
 
-    __slots__ = ("alpha", "min_count", "clip", "tail_q", "window", "min_tail", "_site", "_tier", "_tail")
+    __slots__ = ("alpha", "min_count", "clip", "tail_q", "window", "min_tail", "_every", "_site", "_tier", "_tail")
 
     def __init__(self, alpha: float = 0.05, min_count: int = 20, clip: tuple[float, float] = (0.2, 5.0),
                  tail_q: float = 0.99, window: int = 500, min_tail: int = 100) -> None:
@@ -34,6 +34,7 @@ class LatencyCorrector:
         self.tail_q = tail_q
         self.window = max(int(window), 8)
         self.min_tail = min(max(int(min_tail), 1), self.window)
+        self._every = max(self.window // 8, 1)
         # key -> [count, mean ratio]
         self._site: dict[tuple[str, str, str], list[float]] = {}
         self._tier: dict[tuple[str, str], list[float]] = {}
@@ -63,39 +64,58 @@ class LatencyCorrector:
             return t[1]
         return 1.0
 
+    def factors(self, site: str, tier: str, model: str, q: float | None = None) -> tuple[float, float | None]:
+        """``(ratio(site, tier, model), quantile(tier, model, q))`` in one call (the router's hot path)."""
+        s = self._site.get((site, tier, model))
+        if s is not None and s[0] >= self.min_count:
+            ratio = s[1]
+        else:
+            t = self._tier.get((tier, model))
+            ratio = 1.0 if t is None else t[1]
+        return ratio, self.quantile(tier, model, q)
+
     def update(self, site: str, tier: str, model: str, estimated_ms: float, observed_ms: float,
                network_ms: float | None = None) -> None:
         """Fold one completion into the site-level and tier-level ratios and the tail residuals."""
         if estimated_ms <= 0.0 or observed_ms <= 0.0:
             return
         lo, hi = self.clip
-        r = min(max(observed_ms / estimated_ms, lo), hi)
+        r = observed_ms / estimated_ms
+        r = lo if r < lo else hi if r > hi else r
+        alpha = self.alpha
         for table, key in ((self._site, (site, tier, model)), (self._tier, (tier, model))):
             cell = table.get(key)
             if cell is None:
                 table[key] = [1.0, r]
             else:
-                cell[0] += 1.0
+                n = cell[0] = cell[0] + 1.0
                 # average exactly while young, then exponentially weighted
-                a = max(self.alpha, 1.0 / cell[0])
-                cell[1] += a * (r - cell[1])
+                cell[1] += (alpha if alpha * n > 1.0 else 1.0 / n) * (r - cell[1])
         scale = network_ms if network_ms is not None and network_ms > 0.0 else estimated_ms
         u = (observed_ms - estimated_ms) / scale
+        window = self.window
         for key in ((tier, model), (tier, "*")):
             tail = self._tail.get(key)
             if tail is None:
                 tail = self._tail[key] = [[], 0, 0, None, []]
             ring = tail[0]
-            if len(ring) < self.window:
+            pos = tail[1]
+            if len(ring) < window:
                 ring.append(u)
             else:
-                ring[tail[1]] = u
-            tail[1] = (tail[1] + 1) % self.window
-            tail[2] += 1
-            if len(ring) >= self.min_tail and (tail[3] is None or tail[2] % max(self.window // 8, 1) == 0):
-                ordered = sorted(ring)
-                tail[3] = ordered[min(int(self.tail_q * len(ordered)), len(ordered) - 1)]
-                tail[4] = ordered
+                ring[pos] = u
+            tail[1] = pos + 1 if pos + 1 < window else 0
+            seen = tail[2] = tail[2] + 1
+            if tail[3] is None:
+                if len(ring) >= self.min_tail:
+                    self._refresh_tail(tail)
+            elif seen % self._every == 0:
+                self._refresh_tail(tail)
+
+    def _refresh_tail(self, tail: list) -> None:
+        ordered = sorted(tail[0])
+        tail[3] = ordered[min(int(self.tail_q * len(ordered)), len(ordered) - 1)]
+        tail[4] = ordered
 
     def snapshot(self) -> dict[str, float]:
         """Tier-level ratios as ``{"tier/model": ratio}`` (for reports and ``route explain``)."""

@@ -111,12 +111,11 @@ class EdgeAwarePolicy(RoutingPolicy):
                 if explain:
                     reasons[tier] = v.reason or "unavailable"
                 continue
-            ratio = corr.ratio(site, tier, model) if corr is not None else 1.0
+            ratio, uq = corr.factors(site, tier, model, level) if corr is not None else (1.0, None)
             net = v.uplink_ms + v.downlink_ms
             rest = v.queue_ms + v.compute_ms + v.platform_ms
             lat = (net + rest) * ratio
             p99 = v.network_p99_ms
-            uq = corr.quantile(tier, model, level) if corr is not None else None
             if uq is not None:  # the tail calibrated on completions
                 lat_q = net + rest + uq * (net if net > 0.0 else net + rest)
             elif p99 is not None and net > 0.0 and p99 > net:  # the tier model's lognormal network tail

@@ -24,9 +24,12 @@ __all__ = ["RouteRequest", "TierView", "RoutingPolicy", "Observation", "Decision
 _INF = math.inf
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RouteRequest:
-    """What the router knows about one request."""
+    """What the router knows about one request.
+
+    Read-only by convention, like ``TierView``: one is built per request (the simulator builds millions), and a
+    frozen dataclass's ``__init__`` costs ~1.3 us here against ~0.4 us."""
 
     model: str
     site: str
@@ -83,9 +86,9 @@ class TierView:
         return self.uplink_ms + self.downlink_ms
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Observation:
-    """A completed request, for online correction of estimates.
+    """A completed request, for online correction of estimates (read-only by convention: one per request).
 
     ``estimated_ms`` is the view's uncorrected ``latency_ms`` and ``network_ms`` its ``network_ms`` (uplink +
     downlink) when the request was routed; ``energy_j``/``at_s`` feed the energy budgets."""

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import simpy
 
 from maas.errors import ConfigError, InvalidInput
 from maas.routing import MAIN_POLICY, build_policy, policy_names
 from maas.routing.oracle import OracleInstance, solve_oracle
 from maas.routing.policy import RouteRequest, RoutingPolicy, TierView
-from maas.sim.engine import EngineInput, EnvClock, Fault, prefetch_sites, run_policy
+from maas.sim.engine import EngineInput, Fault, VirtualClock, prefetch_sites, run_policy
 from maas.sim.metrics import summarise, summarise_assignment
 from maas.sim.scenario import ScenarioSpec
 from maas.sim.workload import arrival_times, build_trace, read_trace_times
@@ -59,7 +58,7 @@ def _epoch_s(text: str, file: str) -> float:
         raise ConfigError(file, "epoch_start", f"not an ISO-8601 time: {text!r}", "e.g. 2026-01-01T00:00:00Z") from None
 
 
-def _world(spec: ScenarioSpec, file: str) -> tuple[Callable[[EnvClock], SimWorld], list[str], list[str]]:
+def _world(spec: ScenarioSpec, file: str) -> tuple[Callable[[VirtualClock], SimWorld], list[str], list[str]]:
     if spec.table_tiers is not None:
         tiers = [TableTier(**t.model_dump()) for t in spec.table_tiers]
         sites = spec.sites or ["site-0"]
@@ -164,7 +163,7 @@ def prepare(spec: ScenarioSpec, file: str, *, policies: list[str] | None = None,
 
 
 def _sample_links(inp: EngineInput, rng: np.random.Generator) -> None:
-    world = inp.world_factory(EnvClock(simpy.Environment(), inp.epoch_s))
+    world = inp.world_factory(VirtualClock(inp.epoch_s))
     prefetch_sites(world, inp)
     tr = inp.trace
     for i in range(len(tr)):
@@ -181,7 +180,7 @@ def _sample_links(inp: EngineInput, rng: np.random.Generator) -> None:
 
 def oracle_instance(inp: EngineInput, bucket_s: float) -> tuple[OracleInstance, np.ndarray]:
     """The oracle's view of the trace (true links, compute, availability and faults); also carbon per (r, k)."""
-    world = inp.world_factory(EnvClock(simpy.Environment(), inp.epoch_s))
+    world = inp.world_factory(VirtualClock(inp.epoch_s))
     prefetch_sites(world, inp)
     tr = inp.trace
     n, kk = len(tr), len(inp.tiers)

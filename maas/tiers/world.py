@@ -57,7 +57,7 @@ class TierEstimate:
 
 
 class _SiteCtx:
-    __slots__ = ("idx", "name", "lat", "lon", "region", "cell", "dc", "links", "dc_region")
+    __slots__ = ("idx", "name", "lat", "lon", "region", "cell", "dc", "links", "dc_region", "devices")
 
     def __init__(self, **kw: object) -> None:
         for k, v in kw.items():
@@ -172,7 +172,7 @@ class World:
                 reason = "satellite: no contact" + (f" until {iso_utc(got)}" if got is not None else " today")
             carbon_j = 0.0
         else:
-            device = ctx.dc if tier == "ground" else f"{ctx.cell}/{tier}"
+            device = ctx.devices[tier]
             if spec.availability.follows_site_grid:
                 why = self.grid.down_reason(ctx.cell, region, t)
                 if why is not None:
@@ -269,7 +269,7 @@ class World:
                 extra_j = (spec.energy.active_w - spec.energy.idle_w) / spec.slots * compute_s
                 self.satellites.battery(sat_i).draw(start_s, extra_j)
         else:
-            device = ctx.dc if tier == "ground" else f"{ctx.cell}/{tier}"
+            device = ctx.devices[tier]
         self.ledger.record(tier, device, spec.energy, spec.slots, start_s, compute_s, tx_j)
 
     def energy_report(self, t0_s: float, t1_s: float) -> dict[str, TierEnergy]:
@@ -328,6 +328,8 @@ class World:
             dc=s.datacentre,
             links=links,
             dc_region=topo.regions[dc.region] if dc else region,
+            # the device a request on each ground-side tier is booked to (satellites: the serving one, per request)
+            devices={k: s.datacentre if k == "ground" else f"{s.cell}/{k}" for k in self.tiers},
         )
         self._ctx[name] = ctx
         return ctx

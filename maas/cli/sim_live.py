@@ -1,0 +1,98 @@
+"""``maas sim-live``: run a scenario live against a platform and in virtual time, and compare (issue 4 target).
+
+Mount with ``app.add_typer(sim_live.app, name="sim-live")``: the sub-app is a single command (callback).
+Exit codes: 0 within both targets, 1 outside them (or the platform failed), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from maas.errors import ConfigError, InvalidInput, MaasError, ModelNotFound
+
+__all__ = ["app", "render_report"]
+
+app = typer.Typer(help="Sim-to-real: the same scenario live (open-loop replay) and in virtual time.",
+                  add_completion=False)
+
+_OUTPUTS = ("table", "json")
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def render_report(report: dict[str, Any]) -> None:
+    """Print the comparison as a rich table: attainment and each tier's share, sim vs live, with the verdict."""
+    from rich.console import Console
+    from rich.table import Table
+
+    c = report["comparison"]
+    table = Table(title=f"maas sim-live: {report['scenario']} ({report['requests']} requests, "
+                        f"policy {report['policy']}, platform_ms {report['calibration']['platform_ms']})")
+    for col in ("figure", "sim", "live", "diff (points)", "target", "ok"):
+        table.add_column(col, justify="left" if col == "figure" else "right")
+    a = c["slo_attainment"]
+    table.add_row("SLO attainment", f"{a['sim']:.4f}", f"{a['live']:.4f}", f"{a['diff_points']:.2f}",
+                  f"<= {a['target_points']:g}", "yes" if a["within"] else "NO")
+    for tier, d in c["tier_share"].items():
+        ok = d["diff_points"] <= c["tier_share_target_points"]
+        table.add_row(f"share {tier}", f"{d['sim']:.3f}", f"{d['live']:.3f}", f"{d['diff_points']:.2f}",
+                      f"<= {c['tier_share_target_points']:g}", "yes" if ok else "NO")
+    live, sim = report["live"], report["sim"]
+    table.add_row("p50 / p99 ms", f"{sim['p50_ms']} / {sim['p99_ms']}", f"{live['p50_ms']} / {live['p99_ms']}",
+                  "", "", "")
+    console = Console()
+    console.print(table)
+    console.print(f"live: {live['answered']}/{live['requests']} answered, platform-reported attainment "
+                  f"{live['platform_slo_attainment']:.4f}; same trace: {report['same_trace']}; "
+                  f"epoch {report['epoch']}")
+    console.print("PASS: within both targets" if c["passed"] else "FAIL: outside a target")
+
+
+@app.callback(invoke_without_command=True)
+def sim_live(
+    scenario: Annotated[Path, typer.Option("--scenario", help="scenario YAML (e.g. cluster/scenarios/sim-to-real.yaml)")],
+    live: Annotated[str, typer.Option("--live", help="base URL of the running platform, e.g. http://127.0.0.1:8000")],
+    warmup_s: Annotated[float, typer.Option("--warmup-s", help="warm-up replay that calibrates platform_ms")] = 10.0,
+    duration_s: Annotated[float | None, typer.Option("--duration-s", help="override the scenario's duration")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="trace seed (default: the scenario's)")] = None,
+    models_dir: Annotated[Path | None, typer.Option(
+        "--models-dir", help="built models whose manifest profiles the sim uses (default: the settings')")] = None,
+    timeout_s: Annotated[float, typer.Option("--timeout-s", help="per-request timeout")] = 10.0,
+    output: Annotated[str, typer.Option("-o", "--output", help="table or json")] = "table",
+) -> None:
+    """Replay SCENARIO's trace against the platform at --live, simulate the same trace from the live start, and
+    compare SLO attainment (within 3 points) and tier shares (within 5 points)."""
+    from maas.settings import load_settings
+    from maas.sim.live import check, manifest_host_ms
+    from maas.sim.scenario import load_scenario
+
+    if output not in _OUTPUTS:
+        raise _fail(f"--output: unknown value {output!r} (allowed: {', '.join(_OUTPUTS)})", 2)
+    for name, value in (("--warmup-s", warmup_s), ("--duration-s", duration_s), ("--timeout-s", timeout_s)):
+        if value is not None and value <= 0:
+            raise _fail(f"{name}: {value} is not > 0 (allowed: > 0)", 2)
+    if not live.startswith(("http://", "https://")):
+        raise _fail(f"--live: {live!r} is not an http(s) URL (allowed: e.g. http://127.0.0.1:8000)", 2)
+    progress = None if output == "json" else (lambda m: print(m, file=sys.stderr, flush=True))
+    try:
+        spec = load_scenario(scenario)
+        host_ms = manifest_host_ms(models_dir or load_settings(None).models_dir, list(spec.models))
+        report = check(live.rstrip("/"), spec, str(scenario), host_ms=host_ms, warmup_s=warmup_s, seed=seed,
+                       duration_s=duration_s, timeout_s=timeout_s, progress=progress)
+    except (ConfigError, InvalidInput, ModelNotFound) as exc:
+        raise _fail(exc.message, 2) from None
+    except MaasError as exc:
+        raise _fail(exc.message, 1) from None
+    if output == "json":
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        render_report(report)
+    raise typer.Exit(0 if report["comparison"]["passed"] else 1)

@@ -1,0 +1,439 @@
+"""Sim-to-real: replay a scenario's trace against a live platform and simulate the same trace in virtual time.
+
+The check (issue 4: attainment within 3 points, every tier's share within 5 points):
+1. ``prepare`` the scenario once: its trace (arrival offsets, site, tenant, model) is what both sides run.
+2. Calibrate the platform overhead on a short warm-up replay of a *different* trace (another seed): the median of
+   client latency minus the parts the platform reports (uplink, queue, compute, downlink) is ``platform_ms``.
+3. Replay the measured trace live (``replay``: the load-test harness's open-loop engine, one ``PreparedEntry`` per
+   request so every outcome is kept with its request: tier, client latency from the intended send, deadline_met).
+4. Simulate the same trace (``simulate_for_live``) with the live run's start as epoch (satellite windows follow
+   wall time), the deployed models' manifest profiles per variant, the calibrated ``platform_ms``, and the policy
+   the live gateway reports.
+5. ``compare(sim_figures, live_figures)``: differences in points and pass/fail.
+
+No Ray here: the live side is plain HTTP through ``maas.loadtest``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import statistics
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from maas.errors import ConfigError, InvalidInput
+from maas.loadtest.engine import MonotonicClock, run_open_loop
+from maas.loadtest.mix import MixEntry, PreparedEntry, RequestMix, prepare_mix
+from maas.loadtest.recorder import BREAKDOWN_KEYS, Outcome, Recorder
+from maas.loadtest.schedule import Schedule
+from maas.loadtest.transport import AiohttpTransport, probe_server
+from maas.routing import MAIN_POLICY, policy_names
+from maas.sim.runner import Prepared, prepare, run
+from maas.sim.scenario import ScenarioSpec
+
+__all__ = [
+    "ATTAINMENT_TARGET_POINTS",
+    "SHARE_TARGET_POINTS",
+    "RequestOutcome",
+    "LiveRun",
+    "trace_rows",
+    "write_trace_jsonl",
+    "replay_schedule",
+    "replay",
+    "live_figures",
+    "calibrate_platform_ms",
+    "manifest_host_ms",
+    "simulate_for_live",
+    "same_trace",
+    "trace_sha256",
+    "compare",
+    "check",
+]
+
+ATTAINMENT_TARGET_POINTS = 3.0
+SHARE_TARGET_POINTS = 5.0
+
+
+# -- the trace as the harness replays it ---------------------------------------------------------------------
+def trace_rows(prep: Prepared) -> list[dict[str, Any]]:
+    """One JSON-able row per request of the scenario's trace: ``t_s`` plus ``MixEntry`` fields (model, tenant,
+    site, and the tenant's deadline_ms, objective and strict), in trace order (the rows of a trace file)."""
+    inp, tr = prep.inp, prep.inp.trace
+    rows = []
+    for i in range(len(tr)):
+        j = int(tr.tenant[i])
+        row: dict[str, Any] = {"t_s": float(tr.t_s[i]), "model": inp.models[int(tr.model[i])],
+                               "tenant": inp.tenant_names[j], "site": inp.sites[int(tr.site[i])],
+                               "objective": inp.tenant_objective[j], "strict": bool(inp.tenant_strict[j])}
+        if inp.tenant_deadline_ms[j] is not None:
+            row["deadline_ms"] = float(inp.tenant_deadline_ms[j])
+        rows.append(row)
+    return rows
+
+
+def trace_sha256(rows: list[dict[str, Any]]) -> str:
+    """A fingerprint of a trace (what both sides ran)."""
+    return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+
+
+def write_trace_jsonl(rows: list[dict[str, Any]], path: str | Path) -> None:
+    """Write rows as a ``maas loadtest --trace`` file (atomically: a temp file, then ``os.replace``)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=".trace-", suffix=".jsonl", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, separators=(",", ":")) + "\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _entry(row: dict[str, Any]) -> MixEntry:
+    return MixEntry.model_validate({k: v for k, v in row.items() if k != "t_s"})
+
+
+def replay_schedule(rows: list[dict[str, Any]], variants: int = 4, seed: int = 0
+                    ) -> tuple[Schedule, RequestMix, list[int]]:
+    """The open-loop schedule of ``rows`` (request i is schedule entry i, due at ``rows[i]["t_s"]``), the mix of
+    distinct request kinds, and each request's kind. Rows must be sorted by ``t_s``."""
+    if not rows:
+        raise InvalidInput("the trace has no requests")
+    offsets = np.array([float(r["t_s"]) for r in rows])
+    if (offsets < 0).any() or (np.diff(offsets) < 0).any():
+        raise InvalidInput("trace times must be >= 0 and sorted")
+    kinds: dict[str, int] = {}
+    entries: list[MixEntry] = []
+    kind_of = []
+    for row in rows:
+        entry = _entry(row)
+        key = entry.model_dump_json()
+        if key not in kinds:
+            kinds[key] = len(entries)
+            entries.append(entry)
+        kind_of.append(kinds[key])
+    variant = np.random.default_rng(seed).integers(0, variants, len(rows)).astype(np.int32)
+    duration_s = float(offsets[-1]) + 1e-3
+    schedule = Schedule(offsets, np.arange(len(rows), dtype=np.int32), variant, duration_s, len(rows) / duration_s)
+    return schedule, RequestMix(entries=entries), kind_of
+
+
+# -- the live side ----------------------------------------------------------------------------------------------
+@dataclass
+class RequestOutcome:
+    """One live request: HTTP status, the tier and parts the platform reported, client latency from the intended
+    send time (``lateness_ms`` = actual - intended send)."""
+
+    index: int
+    status: int
+    latency_ms: float
+    lateness_ms: float
+    deadline_ms: float | None
+    tier: str | None = None
+    deadline_met: bool | None = None
+    policy: str | None = None
+    parts_ms: dict[str, float] | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+@dataclass
+class LiveRun:
+    """A replay: its start (epoch seconds: request i was due at ``start_s + t_s[i]``) and every outcome by index."""
+
+    start_s: float
+    outcomes: list[RequestOutcome]
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class _Collector:
+    """A ``Transport`` around another: keeps each request's outcome by its entry index (= request index)."""
+
+    def __init__(self, inner: Any, offsets_s: list[float], deadlines: list[float | None], clock: Any) -> None:
+        self.inner, self.offsets_s, self.deadlines, self.clock = inner, offsets_s, deadlines, clock
+        self.start_s = 0.0
+        self.outcomes: dict[int, RequestOutcome] = {}
+
+    async def send(self, entry: PreparedEntry, body: bytes) -> Outcome:
+        sent = self.clock.now_s()
+        out: Outcome = await self.inner.send(entry, body)
+        done = self.clock.now_s()
+        i = entry.index
+        intended = self.start_s + self.offsets_s[i]
+        p = out.params
+        parts = {k: float(p[k]) for k in BREAKDOWN_KEYS if isinstance(p.get(k), (int, float))}
+        met = p.get("deadline_met")
+        self.outcomes[i] = RequestOutcome(
+            i, out.status, (done - intended) * 1e3, (sent - intended) * 1e3, self.deadlines[i],
+            p.get("tier") if isinstance(p.get("tier"), str) else None, met if isinstance(met, bool) else None,
+            p.get("policy") if isinstance(p.get("policy"), str) else None,
+            parts if len(parts) == len(BREAKDOWN_KEYS) else None, out.error)
+        return out
+
+
+async def _replay(url: str, schedule: Schedule, entries: list[PreparedEntry], deadlines: list[float | None],
+                  timeout_s: float, lead_s: float) -> LiveRun:
+    clock = MonotonicClock()
+    inner = AiohttpTransport(url, timeout_s=timeout_s)
+    collector = _Collector(inner, schedule.offsets_s.tolist(), deadlines, clock)
+    await inner.open()
+    try:
+        collector.start_s = start_s = clock.now_s() + lead_s
+        await run_open_loop(schedule, entries, collector, Recorder(), clock, start_s, pacer="thread",
+                            drain_s=timeout_s + 2.0)
+    finally:
+        await inner.close()
+    outcomes = [collector.outcomes.get(i) or RequestOutcome(i, -1, timeout_s * 1e3, 0.0, deadlines[i],
+                                                            error="abandoned")
+                for i in range(len(schedule))]
+    return LiveRun(start_s, outcomes)
+
+
+def replay(url: str, rows: list[dict[str, Any]], *, seed: int = 0, variants: int = 4, timeout_s: float = 10.0,
+           lead_s: float = 0.5) -> LiveRun:
+    """Send every row open-loop at its ``t_s`` after the start (real payloads of each model, the row's hints as
+    V2 ``parameters``); returns each request's outcome. Raises ``ModelNotFound``/``ServerUnreachable`` first."""
+    schedule, mix, kind_of = replay_schedule(rows, variants, seed)
+    metadata = probe_server(url, mix.models)
+    kinds = prepare_mix(mix, seed + 1, variants, metadata=lambda m: metadata.get(m, {}))
+    entries = [dataclasses.replace(kinds[k], index=i) for i, k in enumerate(kind_of)]
+    deadlines = [r.get("deadline_ms") for r in rows]
+    live = asyncio.run(_replay(url, schedule, entries, deadlines, timeout_s, lead_s))
+    live.metadata = metadata
+    return live
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 3) if values else None
+
+
+def live_figures(live: LiveRun, tiers: list[str]) -> dict[str, Any]:
+    """The live run in the simulator's terms: attainment over every request (client latency from the intended
+    send <= deadline; errors miss), the platform's own ``deadline_met`` attainment, tier shares over answered
+    requests, latency percentiles, errors."""
+    outs = live.outcomes
+    n = len(outs)
+    ok = [o for o in outs if o.ok]
+    met = sum(o.deadline_ms is None or o.latency_ms <= o.deadline_ms for o in ok)
+    platform_met = sum(o.deadline_ms is None or o.deadline_met is True for o in ok)
+    counts = Counter(o.tier for o in ok)
+    served = sum(counts[t] for t in tiers)
+    lat = [o.latency_ms for o in ok]
+    policies = Counter(o.policy for o in ok if o.policy)
+    return {
+        "requests": n,
+        "answered": len(ok),
+        "errors": n - len(ok),
+        "error_samples": [o.error for o in outs if not o.ok and o.error][:3],
+        "slo_attainment": round(met / n, 5) if n else 1.0,
+        "platform_slo_attainment": round(platform_met / n, 5) if n else 1.0,
+        "tier_share": {t: round(counts[t] / served, 4) if served else 0.0 for t in tiers},
+        "tier_counts": {t: counts[t] for t in tiers},
+        "unknown_tiers": {str(t): c for t, c in counts.items() if t not in tiers},
+        "p50_ms": _pct(lat, 50),
+        "p95_ms": _pct(lat, 95),
+        "p99_ms": _pct(lat, 99),
+        "lateness_p99_ms": _pct([o.lateness_ms for o in outs if o.ok], 99),
+        "policy": policies.most_common(1)[0][0] if policies else None,
+    }
+
+
+def calibrate_platform_ms(live: LiveRun) -> float:
+    """Median over answered requests of client latency minus the parts the platform reports (uplink, queue,
+    compute, downlink): the overhead the simulator's ``platform_ms`` stands for."""
+    rest = [o.latency_ms - sum(o.parts_ms[k] for k in BREAKDOWN_KEYS if k != "platform_ms")
+            for o in live.outcomes if o.ok and o.parts_ms is not None]
+    if not rest:
+        raise InvalidInput("calibration: no answered request reported its latency parts (is this the maas gateway?)")
+    return round(max(0.0, statistics.median(rest)), 3)
+
+
+# -- the simulated side ------------------------------------------------------------------------------------------
+def manifest_host_ms(models_dir: str | Path, models: list[str]) -> dict[str, dict[str, float]]:
+    """``{model: {variant: host_ms_p50}}`` from ``<models_dir>/<model>/manifest.json`` (its measured profile)."""
+    out = {}
+    for m in models:
+        path = Path(models_dir) / m / "manifest.json"
+        try:
+            profile = json.loads(path.read_text()).get("profile") or {}
+        except (OSError, ValueError) as exc:
+            raise ConfigError(str(path), "profile", f"cannot read the model manifest: {exc}") from None
+        out[m] = {v: float(p["host_ms_p50"]) for v, p in profile.items() if "host_ms_p50" in p}
+        if not out[m]:
+            raise ConfigError(str(path), "profile", "no host_ms_p50 measured", "build the models (make models)")
+    return out
+
+
+class _VariantHostWorld:
+    """A ``SimWorld`` around the topology world: the engine passes one host time per model (a placeholder key);
+    this substitutes the host time of the variant the tier serves, as the live gateway does (profile of the
+    tier's precision, else fp32)."""
+
+    def __init__(self, inner: Any, host_of: dict[float, dict[str, float]]) -> None:
+        self._inner = inner
+        self._host_of = host_of
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def estimate(self, site: str, tier: str, *, host_compute_ms: float, **kw: Any) -> Any:
+        per_tier = self._host_of.get(host_compute_ms)
+        host = per_tier[tier] if per_tier is not None else host_compute_ms
+        return self._inner.estimate(site, tier, host_compute_ms=host, **kw)
+
+
+def _iso(epoch_s: float) -> str:
+    return dt.datetime.fromtimestamp(epoch_s, dt.timezone.utc).isoformat()
+
+
+def simulate_for_live(spec: ScenarioSpec, file: str, *, epoch_s: float, platform_ms: float,
+                      host_ms: dict[str, dict[str, float]], policy: str = MAIN_POLICY, seed: int | None = None,
+                      duration_s: float | None = None) -> tuple[Prepared, dict[str, Any]]:
+    """Simulate ``policy`` on the scenario's trace starting at ``epoch_s`` with ``platform_ms`` and the variant
+    host times ``host_ms`` (``manifest_host_ms``); returns the prepared run and the policy's figures."""
+    if spec.topology is None:
+        raise ConfigError(file, "topology", "the sim-to-real check needs a topology scenario", "topology: <file>")
+    missing = [m for m in spec.models if m not in host_ms]
+    if missing:
+        raise ConfigError(file, f"models.{missing[0]}", "no host profile for this model", ", ".join(host_ms))
+    placeholder: dict[str, float] = {}
+    for m in spec.models:  # distinct keys, so the wrapper knows the model from the host time the engine passes
+        key = host_ms[m].get("fp32") or next(iter(host_ms[m].values()))
+        while key in placeholder.values():
+            key = float(np.nextafter(key, np.inf))
+        placeholder[m] = key
+    models = {m: p.model_copy(update={"host_compute_ms": placeholder[m]}) for m, p in spec.models.items()}
+    sim_spec = spec.model_copy(update={"epoch_start": _iso(epoch_s), "platform_ms": platform_ms, "models": models})
+    prep = prepare(sim_spec, file, policies=[policy], seed=seed, duration_s=duration_s)
+    tiers = prep.inp.tiers
+    factory = prep.inp.world_factory
+
+    def variant_factory(clock: Any) -> _VariantHostWorld:
+        inner = factory(clock)
+        prec = {t: inner.topology.tiers[t].precision for t in tiers}
+        table = {placeholder[m]: {t: host_ms[m].get(prec[t]) or host_ms[m].get("fp32") or placeholder[m]
+                                  for t in tiers} for m in spec.models}
+        return _VariantHostWorld(inner, table)
+
+    prep.inp.world_factory = variant_factory  # true links were sampled already: they do not depend on host time
+    return prep, run(prep, oracle=False)[policy]
+
+
+def same_trace(a: Prepared, b: Prepared) -> bool:
+    """Whether two prepared runs hold the same requests (times, sites, tenants, models)."""
+    ta, tb = a.inp.trace, b.inp.trace
+    return (len(ta) == len(tb) and a.inp.sites == b.inp.sites and a.inp.models == b.inp.models
+            and bool(np.array_equal(ta.t_s, tb.t_s) and np.array_equal(ta.site, tb.site)
+                     and np.array_equal(ta.tenant, tb.tenant) and np.array_equal(ta.model, tb.model)))
+
+
+# -- the comparison ------------------------------------------------------------------------------------------------
+def _fraction(figures: Any, key: str, side: str) -> float:
+    value = figures.get(key) if isinstance(figures, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise InvalidInput(f"{side} figures: {key!r} must be a fraction in [0, 1], got {value!r}")
+    return float(value)
+
+
+def compare(sim_figures: dict[str, Any], live_figures: dict[str, Any], *,
+            attainment_points: float = ATTAINMENT_TARGET_POINTS, share_points: float = SHARE_TARGET_POINTS
+            ) -> dict[str, Any]:
+    """Differences in points (100 x fraction) between the simulated and the live run: SLO attainment and each
+    tier's share (tiers missing on one side count 0), each against its target (``passed`` when both hold)."""
+    if attainment_points <= 0 or share_points <= 0:
+        raise InvalidInput("targets must be > 0 points")
+    sim_att = _fraction(sim_figures, "slo_attainment", "sim")
+    live_att = _fraction(live_figures, "slo_attainment", "live")
+    shares = {}
+    for side, figs in (("sim", sim_figures), ("live", live_figures)):
+        share = figs.get("tier_share")
+        if not isinstance(share, dict) or not share:
+            raise InvalidInput(f"{side} figures: 'tier_share' must be a non-empty mapping of tier -> fraction")
+        shares[side] = {str(t): _fraction(share, t, f"{side} tier_share") for t in share}
+    tiers = list(dict.fromkeys([*shares["sim"], *shares["live"]]))
+    per_tier = {}
+    for t in tiers:
+        s, v = shares["sim"].get(t, 0.0), shares["live"].get(t, 0.0)
+        per_tier[t] = {"sim": s, "live": v, "diff_points": round(100.0 * abs(s - v), 2)}
+    att_diff = round(100.0 * abs(sim_att - live_att), 2)
+    max_share = max(d["diff_points"] for d in per_tier.values())
+    ok_att, ok_share = att_diff <= attainment_points, max_share <= share_points
+    return {
+        "slo_attainment": {"sim": sim_att, "live": live_att, "diff_points": att_diff,
+                           "target_points": attainment_points, "within": ok_att},
+        "tier_share": per_tier,
+        "max_tier_share_diff_points": max_share,
+        "tier_share_target_points": share_points,
+        "tier_share_within": ok_share,
+        "passed": ok_att and ok_share,
+    }
+
+
+# -- the whole check -------------------------------------------------------------------------------------------
+def _check_deployed(metadata: dict[str, dict[str, Any]], models: list[str], tiers: list[str], file: str) -> None:
+    for m in models:
+        deployed = ((metadata.get(m) or {}).get("maas") or {}).get("tiers")
+        if isinstance(deployed, list):
+            missing = [t for t in tiers if t not in deployed]
+            if missing:
+                raise ConfigError(file, f"models.{m}", f"not deployed on tier {missing[0]!r} of the live platform",
+                                  ", ".join(deployed) or "(none)")
+
+
+def check(url: str, spec: ScenarioSpec, file: str, *, host_ms: dict[str, dict[str, float]], warmup_s: float = 10.0,
+          seed: int | None = None, duration_s: float | None = None, timeout_s: float = 10.0,
+          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The sim-to-real check of a scenario against the platform at ``url`` (steps in the module docstring).
+    Returns a JSON-able report; ``report["comparison"]["passed"]`` says whether both targets hold."""
+    say = progress or (lambda _m: None)
+    seed = spec.seed if seed is None else seed
+    if warmup_s <= 0:
+        raise InvalidInput(f"warm-up must be > 0 s (it calibrates platform_ms), got {warmup_s}")
+    measured = prepare(spec, file, policies=[MAIN_POLICY], seed=seed, duration_s=duration_s)
+    rows = trace_rows(measured)
+    warm_rows = trace_rows(prepare(spec, file, policies=[MAIN_POLICY], seed=seed + 1000, duration_s=warmup_s))
+    if not warm_rows:
+        raise InvalidInput(f"the {warmup_s} s warm-up trace has no requests: raise the warm-up")
+    say(f"warm-up: {len(warm_rows)} requests over {warmup_s:g} s (calibrates platform_ms)")
+    warm = replay(url, warm_rows, seed=seed + 1000, timeout_s=timeout_s)
+    _check_deployed(warm.metadata, list(spec.models), measured.inp.tiers, file)
+    platform_ms = calibrate_platform_ms(warm)
+    say(f"platform_ms = {platform_ms} ms; measured replay: {len(rows)} requests over {measured.duration_s:g} s")
+    live = replay(url, rows, seed=seed, timeout_s=timeout_s)
+    tiers = measured.inp.tiers
+    live_fig = live_figures(live, tiers)
+    policy = live_fig["policy"] if live_fig["policy"] in policy_names(tiers) else MAIN_POLICY
+    say(f"simulating {policy} from the live start {_iso(live.start_s)}")
+    sim_prep, sim_fig = simulate_for_live(spec, file, epoch_s=live.start_s, platform_ms=platform_ms,
+                                          host_ms=host_ms, policy=policy, seed=seed, duration_s=duration_s)
+    return {
+        "scenario": spec.name,
+        "url": url,
+        "epoch": _iso(live.start_s),
+        "policy": policy,
+        "requests": len(rows),
+        "duration_s": measured.duration_s,
+        "trace_sha256": trace_sha256(rows),
+        "same_trace": same_trace(measured, sim_prep),
+        "calibration": {"warmup_requests": len(warm_rows), "warmup_errors": sum(not o.ok for o in warm.outcomes),
+                        "platform_ms": platform_ms},
+        "host_ms": host_ms,
+        "sim": sim_fig,
+        "live": live_fig,
+        "comparison": compare(sim_fig, live_fig),
+    }
