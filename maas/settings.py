@@ -37,7 +37,7 @@ class Settings(BaseSettings):
         1.0, ge=0.0, le=100.0, description="Scale of emulated device slowdown: 1 real-like, 0 host speed."
     )
     estimate_refresh_s: float = Field(
-        1.0, gt=0.0, le=60.0, description="Tier estimates are reused this long (never past a contact window's end)."
+        1.0, gt=0.0, le=60.0, description="Tier estimates are reused this long (never past a contact window's end or a satellite handover spike's edge)."
     )
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above).")
     max_batch: int = Field(64, ge=1, description="Largest batch dimension accepted per request.")

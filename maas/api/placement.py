@@ -117,8 +117,8 @@ class PlacementEstimator:
         one = self._world.estimate(site, tier, host_compute_ms=1.0, **kwargs)
         two = self._world.estimate(site, tier, host_compute_ms=2.0, **kwargs)
         expires_s = now_s + self._refresh_s
-        if one.window_end_s is not None:
-            expires_s = min(expires_s, one.window_end_s)
+        if one.valid_until_s is not None:  # a contact window's end or a handover spike's edge
+            expires_s = min(expires_s, one.valid_until_s)
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
         affine = self._cache[key] = _AffineEstimate(one, two, expires_s)

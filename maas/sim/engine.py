@@ -120,7 +120,7 @@ def _biased(e, b: float) -> Estimate:
     p99 = e.network_p99_ms
     return Estimate(e.available, e.reason, e.uplink_ms * f, e.downlink_ms * f, e.compute_ms * f, e.energy_j,
                     e.carbon_g, None if p99 is None else p99 * f, e.window_end_s, e.battery_j,
-                    e.battery_after_j, e.battery_reserve_j)
+                    e.battery_after_j, e.battery_reserve_j, e.device, e.valid_until_s)
 
 
 def prefetch_sites(world: SimWorld, inp: EngineInput) -> None:
@@ -163,8 +163,8 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
     outages = [f for f in faults if f.kind == "outage"]
     degradations = [f for f in faults if f.kind == "link_degradation"]
     bias, platform_ms, epoch = inp.bias, inp.platform_ms, inp.epoch_s
-    # estimates of every tier for a (site, model) are reused for ``refresh_s`` of virtual time, never past a
-    # contact window's end (the live gateway's rule); a world without ``refresh_s`` is asked on every request
+    # estimates of every tier for a (site, model) are reused for ``refresh_s`` of virtual time, never past their
+    # ``valid_until_s`` (a contact window's end, a handover spike's edge: the live gateway's rule); a world without ``refresh_s`` is asked on every request
     refresh_s = float(getattr(world, "refresh_s", 0.0) or 0.0)
     est_cache: dict[tuple[int, int], tuple[float, list, list]] = {}
     eps = inp.tenant_epsilon or [None] * len(inp.tenant_names)
@@ -212,7 +212,7 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
             if refresh_s > 0.0:
                 until = now + refresh_s
                 for _, e in true_est:
-                    w = e.window_end_s
+                    w = e.valid_until_s
                     if w is not None and w - epoch < until:
                         until = w - epoch
                 est_cache[key] = (until, true_est, shown)

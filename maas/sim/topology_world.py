@@ -3,7 +3,7 @@
 Queues are kept per tier location: the SME site's cell for base-station and optical-access tiers, its data centre
 for the ground tier, one shared location for the satellite tier (the serving satellite changes over time).
 Estimates are cached per (site, tier, model profile) for ``refresh_s`` of virtual time (and never past the end of
-a contact window): a ``World.estimate`` costs ~15 us, four per request would cap the simulator near 15,000
+a contact window, past a handover spike's edge): a ``World.estimate`` costs ~15 us, four per request would cap the simulator near 15,000
 requests per second. Contact windows are prefetched for the sites in use in one vectorised pass (disk-cached).
 """
 
@@ -75,8 +75,8 @@ class TopologyWorld:
                                   input_bytes=input_bytes, output_bytes=output_bytes, t_s=t_s)
         if self.refresh_s > 0:
             until = t_s + self.refresh_s
-            if est.window_end_s is not None and est.window_end_s < until:
-                until = est.window_end_s
+            if est.valid_until_s is not None and est.valid_until_s < until:
+                until = est.valid_until_s
             self._cache[key] = (t_s, until, est)
         return est
 

@@ -109,7 +109,7 @@ class TableWorld:
             up, reason = False, "battery at reserve"
         return Estimate(up, reason, t.uplink_ms, t.downlink_ms, compute, energy, energy * t.carbon_g_per_j, p99,
                         end, battery, None if battery is None else battery - energy,
-                        None if battery is None else t.reserve_j)
+                        None if battery is None else t.reserve_j, None, end)
 
     def sample_link_ms(self, site: str, tier: str, *, input_bytes: int = 0, output_bytes: int = 0,
                        rng: np.random.Generator, t_s: float = 0.0) -> tuple[float, float]:

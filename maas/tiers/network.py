@@ -68,6 +68,15 @@ class LinkParams:
             return 0.0
         return self.spec.handover_spike_ms if (t_s % p) < self.spec.handover_spike_s else 0.0
 
+    def handover_edge_s(self, t_s: float) -> float | None:
+        """The next time after ``t_s`` a reassignment spike starts or ends (None: the link has no spikes)."""
+        p = self.spec.handover_period_s
+        if p is None or self.spec.handover_spike_s <= 0:
+            return None
+        phase = t_s % p
+        spike = self.spec.handover_spike_s
+        return t_s - phase + (spike if phase < spike else p)
+
     def sample(
         self,
         rng: np.random.Generator,

@@ -54,6 +54,7 @@ class TierEstimate:
     battery_after_j: float | None = None
     battery_reserve_j: float | None = None
     device: str | None = None
+    valid_until_s: float | None = None  # the next step change (window end, handover spike edge): reuse no longer
 
 
 class _SiteCtx:
@@ -195,17 +196,19 @@ class World:
         ser_up = input_bytes * link.ms_per_byte_up * bf
         ser_down = output_bytes * link.ms_per_byte_down * bf
         half = link.half_rtt_mean_ms * rf
-        hand = link.handover_ms(t) if tier == "satellite" else 0.0
-        up = half + prop + ser_up + hand
+        up = half + prop + ser_up
         down = half + prop + ser_down
-        p99 = (
-            2 * link.half_rtt_p99_ms * rf
-            + 2 * prop
-            + ser_up
-            + ser_down
-            + 2 * link.jitter_p99_ms
-            + link.spec.handover_spike_ms
-        )
+        p99 = 2 * link.half_rtt_p99_ms * rf + 2 * prop + ser_up + ser_down + 2 * link.jitter_p99_ms
+        valid_until = window_end
+        if tier == "satellite":  # a reassignment spike delays whichever direction falls inside it (known times)
+            spikes = link.handover_ms(t)
+            up += spikes
+            spike_down = link.handover_ms(t + up / 1000.0)
+            down += spike_down
+            p99 += spikes + spike_down
+            edge = link.handover_edge_s(t)
+            if edge is not None and (valid_until is None or edge < valid_until):
+                valid_until = edge
         tx_j = (input_bytes + output_bytes) * link.j_per_byte
         site_g_per_j = carbon_g_per_j(ctx.region.grid, ctx.region.utc_offset_h, t)
         g_per_j = site_g_per_j if region is ctx.region else carbon_g_per_j(region.grid, region.utc_offset_h, t)
@@ -226,6 +229,7 @@ class World:
             after,
             reserve,
             device,
+            valid_until,
         )
 
     def sample_link_ms(

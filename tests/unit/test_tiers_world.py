@@ -92,9 +92,11 @@ def test_satellite_contact_gaps_report_the_next_window(tmp_path) -> None:
     assert not w.estimate("cairo-sme-1", "satellite", **REQ, t_s=nxt - 2).available
     e = up[0]
     assert e.window_end_s is not None and e.battery_reserve_j == 15185.0
-    # propagation from the slant range: between zenith (550 km) and the mask (1,123 km) one way
-    base = w._ctx["cairo-sme-1"].links["satellite"].half_rtt_mean_ms
-    prop_ms = e.downlink_ms - base - 2000 * 8 / (100.0 * 1000)
+    # propagation from the slant range: between zenith (550 km) and the mask (1,123 km) one way (these times
+    # fall on the 15 s reassignment grid: both directions carry the handover spike)
+    link = w._ctx["cairo-sme-1"].links["satellite"]
+    spike = topo.tiers["satellite"].network.handover_spike_ms
+    prop_ms = e.downlink_ms - link.half_rtt_mean_ms - 2000 * 8 / (100.0 * 1000) - spike
     assert 550 / 299792.458 * 1000 - 0.01 <= prop_ms <= 1125 / 299792.458 * 1000
 
 
@@ -169,6 +171,26 @@ def test_sampled_link_delays_match_the_estimate_on_average(topo) -> None:
         jitter = topo.tiers[tier].network.jitter_ms * np.sqrt(2 / np.pi)
         assert draws[:, 0].mean() == pytest.approx(e.uplink_ms + jitter, rel=0.03)
         assert np.percentile(draws.sum(axis=1), 99) <= e.network_p99_ms * 1.05
+
+
+def test_satellite_estimate_follows_handover_spikes_and_matches_samples(topo) -> None:
+    w = World(topo, ManualClock(T0))
+    t_in = next(T0 + 60.0 * k for k in range(600)
+                if w.estimate("riyadh-sme-1", "satellite", **REQ, t_s=T0 + 60.0 * k).window_end_s is not None)
+    spike = topo.tiers["satellite"].network.handover_spike_ms
+    spiked = w.estimate("riyadh-sme-1", "satellite", **REQ, t_s=t_in + 0.2)  # inside the 1 s spike
+    quiet = w.estimate("riyadh-sme-1", "satellite", **REQ, t_s=t_in + 7.5)
+    assert spiked.valid_until_s == pytest.approx(t_in + 1.0)  # the spike's end, before the window's
+    assert quiet.valid_until_s == pytest.approx(t_in + 15.0)  # the next reassignment
+    assert spiked.uplink_ms + spiked.downlink_ms - (quiet.uplink_ms + quiet.downlink_ms) == pytest.approx(
+        2 * spike, abs=1.0)  # the slant range moves a little in 7 s
+    rng = np.random.default_rng(3)
+    for t, e in ((t_in + 0.2, spiked), (t_in + 7.5, quiet)):
+        draws = np.array([sum(w.sample_link_ms("riyadh-sme-1", "satellite", input_bytes=50_000, output_bytes=2_000,
+                                               rng=rng, t_s=t)) for _ in range(5_000)])
+        jitter = 2 * topo.tiers["satellite"].network.jitter_ms * np.sqrt(2 / np.pi)
+        assert draws.mean() == pytest.approx(e.uplink_ms + e.downlink_ms + jitter, rel=0.03)
+        assert np.percentile(draws, 99) <= e.network_p99_ms * 1.05
 
 
 def test_link_degradation_fault(topo) -> None:
