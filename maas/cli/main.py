@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from maas.cli import loadtest, platform, route, sim, tiers
+from maas.cli import loadtest, platform, route, sim, sim_live, tiers
 from maas.models import cli as models_cli
 
 __all__ = ["app", "main"]
@@ -20,6 +20,7 @@ platform.register(app)
 app.add_typer(models_cli.app, name="models")
 app.add_typer(tiers.app, name="tiers")
 app.add_typer(sim.app, name="sim")
+app.add_typer(sim_live.app, name="sim-live")
 app.add_typer(loadtest.app, name="loadtest")
 app.add_typer(route.app, name="route")
 

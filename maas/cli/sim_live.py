@@ -34,8 +34,9 @@ def render_report(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     c = report["comparison"]
-    table = Table(title=f"maas sim-live: {report['scenario']} ({report['requests']} requests, "
-                        f"policy {report['policy']}, platform_ms {report['calibration']['platform_ms']})")
+    cal = report["calibration"]
+    table = Table(title=f"maas sim-live: {report['scenario']} ({report['requests']} requests, policy "
+                        f"{report['policy']}, overhead {cal['platform_ms']} + {cal['ingress_ms']} ms)")
     for col in ("figure", "sim", "live", "diff (points)", "target", "ok"):
         table.add_column(col, justify="left" if col == "figure" else "right")
     a = c["slo_attainment"]

@@ -2,13 +2,16 @@
 
 The check (issue 4: attainment within 3 points, every tier's share within 5 points):
 1. ``prepare`` the scenario once: its trace (arrival offsets, site, tenant, model) is what both sides run.
-2. Calibrate the platform overhead on a short warm-up replay of a *different* trace (another seed): the median of
-   client latency minus the parts the platform reports (uplink, queue, compute, downlink) is ``platform_ms``.
+2. Prime the live router (``priming_rows``: a few requests pinned to every (model, tier)), then calibrate the
+   overhead on a short warm-up replay of a *different* trace (another seed): ``calibrate_overhead_ms`` gives the
+   gateway's own overhead (``platform_ms``, which its router estimates too) and the ingress overhead only the
+   client sees (``ingress_ms``). Nothing is fitted on the measured run.
 3. Replay the measured trace live (``replay``: the load-test harness's open-loop engine, one ``PreparedEntry`` per
    request so every outcome is kept with its request: tier, client latency from the intended send, deadline_met).
 4. Simulate the same trace (``simulate_for_live``) with the live run's start as epoch (satellite windows follow
-   wall time), the deployed models' manifest profiles per variant, the calibrated ``platform_ms``, and the policy
-   the live gateway reports.
+   wall time), the deployed models' manifest profiles per variant, the calibrated overheads, and the policy the
+   live gateway reports; that router first serves the warm-up trace, as the live one did (priming is not
+   simulated: the engine has no pinned requests).
 5. ``compare(sim_figures, live_figures)``: differences in points and pass/fail.
 
 No Ray here: the live side is plain HTTP through ``maas.loadtest``.
@@ -22,7 +25,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import statistics
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from maas.errors import ConfigError, InvalidInput
 from maas.loadtest.engine import MonotonicClock, run_open_loop
@@ -38,27 +41,16 @@ from maas.loadtest.mix import MixEntry, PreparedEntry, RequestMix, prepare_mix
 from maas.loadtest.recorder import BREAKDOWN_KEYS, Outcome, Recorder
 from maas.loadtest.schedule import Schedule
 from maas.loadtest.transport import AiohttpTransport, probe_server
-from maas.routing import MAIN_POLICY, policy_names
-from maas.sim.runner import Prepared, prepare, run
+from maas.routing import MAIN_POLICY, build_policy, policy_names
+from maas.sim.engine import run_policy
+from maas.sim.metrics import summarise
+from maas.sim.runner import Prepared, prepare
 from maas.sim.scenario import ScenarioSpec
 
 __all__ = [
-    "ATTAINMENT_TARGET_POINTS",
-    "SHARE_TARGET_POINTS",
-    "RequestOutcome",
-    "LiveRun",
-    "trace_rows",
-    "write_trace_jsonl",
-    "replay_schedule",
-    "replay",
-    "live_figures",
-    "calibrate_platform_ms",
-    "manifest_host_ms",
-    "simulate_for_live",
-    "same_trace",
-    "trace_sha256",
-    "compare",
-    "check",
+    "ATTAINMENT_TARGET_POINTS", "SHARE_TARGET_POINTS", "RequestOutcome", "LiveRun", "trace_rows", "trace_sha256",
+    "write_trace_jsonl", "replay_schedule", "replay", "live_figures", "calibrate_overhead_ms", "priming_rows",
+    "manifest_host_ms", "simulate_for_live", "compare", "check",
 ]
 
 ATTAINMENT_TARGET_POINTS = 3.0
@@ -95,14 +87,19 @@ def write_trace_jsonl(rows: list[dict[str, Any]], path: str | Path) -> None:
         with os.fdopen(fd, "w") as fh:
             for row in rows:
                 fh.write(json.dumps(row, separators=(",", ":")) + "\n")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def _entry(row: dict[str, Any]) -> MixEntry:
-    return MixEntry.model_validate({k: v for k, v in row.items() if k != "t_s"})
+def _entry(row: dict[str, Any], n: int) -> MixEntry:
+    try:
+        return MixEntry.model_validate({k: v for k, v in row.items() if k != "t_s"})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise InvalidInput(f"trace row {n}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
 
 
 def replay_schedule(rows: list[dict[str, Any]], variants: int = 4, seed: int = 0
@@ -111,14 +108,14 @@ def replay_schedule(rows: list[dict[str, Any]], variants: int = 4, seed: int = 0
     distinct request kinds, and each request's kind. Rows must be sorted by ``t_s``."""
     if not rows:
         raise InvalidInput("the trace has no requests")
-    offsets = np.array([float(r["t_s"]) for r in rows])
-    if (offsets < 0).any() or (np.diff(offsets) < 0).any():
-        raise InvalidInput("trace times must be >= 0 and sorted")
+    offsets = np.array([r.get("t_s") if isinstance(r.get("t_s"), (int, float)) else np.nan for r in rows], float)
+    if not (offsets >= 0).all() or (np.diff(offsets) < 0).any():
+        raise InvalidInput("every trace row needs a t_s >= 0, in sorted order")
     kinds: dict[str, int] = {}
     entries: list[MixEntry] = []
     kind_of = []
-    for row in rows:
-        entry = _entry(row)
+    for n, row in enumerate(rows):
+        entry = _entry(row, n)
         key = entry.model_dump_json()
         if key not in kinds:
             kinds[key] = len(entries)
@@ -236,31 +233,32 @@ def live_figures(live: LiveRun, tiers: list[str]) -> dict[str, Any]:
     lat = [o.latency_ms for o in ok]
     policies = Counter(o.policy for o in ok if o.policy)
     return {
-        "requests": n,
-        "answered": len(ok),
-        "errors": n - len(ok),
+        "requests": n, "answered": len(ok), "errors": n - len(ok),
         "error_samples": [o.error for o in outs if not o.ok and o.error][:3],
         "slo_attainment": round(met / n, 5) if n else 1.0,
         "platform_slo_attainment": round(platform_met / n, 5) if n else 1.0,
         "tier_share": {t: round(counts[t] / served, 4) if served else 0.0 for t in tiers},
         "tier_counts": {t: counts[t] for t in tiers},
         "unknown_tiers": {str(t): c for t, c in counts.items() if t not in tiers},
-        "p50_ms": _pct(lat, 50),
-        "p95_ms": _pct(lat, 95),
-        "p99_ms": _pct(lat, 99),
+        "p50_ms": _pct(lat, 50), "p95_ms": _pct(lat, 95), "p99_ms": _pct(lat, 99),
         "lateness_p99_ms": _pct([o.lateness_ms for o in outs if o.ok], 99),
         "policy": policies.most_common(1)[0][0] if policies else None,
     }
 
 
-def calibrate_platform_ms(live: LiveRun) -> float:
-    """Median over answered requests of client latency minus the parts the platform reports (uplink, queue,
-    compute, downlink): the overhead the simulator's ``platform_ms`` stands for."""
-    rest = [o.latency_ms - sum(o.parts_ms[k] for k in BREAKDOWN_KEYS if k != "platform_ms")
-            for o in live.outcomes if o.ok and o.parts_ms is not None]
-    if not rest:
+def calibrate_overhead_ms(live: LiveRun) -> tuple[float, float]:
+    """``(platform_ms, ingress_ms)`` from a replay, medians over answered requests: the overhead the gateway
+    measures and reports (its ``platform_ms`` part: decoding, routing, the Ray hop to the tier), which its router
+    also estimates; and the rest the client sees beyond every reported part (HTTP ingress, proxy, client), which
+    no router estimate contains."""
+    gateway, ingress = [], []
+    for o in live.outcomes:
+        if o.ok and o.parts_ms is not None:
+            gateway.append(o.parts_ms["platform_ms"])
+            ingress.append(o.latency_ms - sum(o.parts_ms.values()))
+    if not gateway:
         raise InvalidInput("calibration: no answered request reported its latency parts (is this the maas gateway?)")
-    return round(max(0.0, statistics.median(rest)), 3)
+    return round(max(0.0, float(np.median(gateway))), 3), round(max(0.0, float(np.median(ingress))), 3)
 
 
 # -- the simulated side ------------------------------------------------------------------------------------------
@@ -285,8 +283,7 @@ class _VariantHostWorld:
     tier's precision, else fp32)."""
 
     def __init__(self, inner: Any, host_of: dict[float, dict[str, float]]) -> None:
-        self._inner = inner
-        self._host_of = host_of
+        self._inner, self._host_of = inner, host_of
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -301,16 +298,9 @@ def _iso(epoch_s: float) -> str:
     return dt.datetime.fromtimestamp(epoch_s, dt.timezone.utc).isoformat()
 
 
-def simulate_for_live(spec: ScenarioSpec, file: str, *, epoch_s: float, platform_ms: float,
-                      host_ms: dict[str, dict[str, float]], policy: str = MAIN_POLICY, seed: int | None = None,
-                      duration_s: float | None = None) -> tuple[Prepared, dict[str, Any]]:
-    """Simulate ``policy`` on the scenario's trace starting at ``epoch_s`` with ``platform_ms`` and the variant
-    host times ``host_ms`` (``manifest_host_ms``); returns the prepared run and the policy's figures."""
-    if spec.topology is None:
-        raise ConfigError(file, "topology", "the sim-to-real check needs a topology scenario", "topology: <file>")
-    missing = [m for m in spec.models if m not in host_ms]
-    if missing:
-        raise ConfigError(file, f"models.{missing[0]}", "no host profile for this model", ", ".join(host_ms))
+def _prepared(spec: ScenarioSpec, file: str, epoch_s: float, platform_ms: float, ingress_ms: float,
+              host_ms: dict[str, dict[str, float]], policy: str, seed: int | None, duration_s: float | None
+              ) -> Prepared:
     placeholder: dict[str, float] = {}
     for m in spec.models:  # distinct keys, so the wrapper knows the model from the host time the engine passes
         key = host_ms[m].get("fp32") or next(iter(host_ms[m].values()))
@@ -320,26 +310,43 @@ def simulate_for_live(spec: ScenarioSpec, file: str, *, epoch_s: float, platform
     models = {m: p.model_copy(update={"host_compute_ms": placeholder[m]}) for m, p in spec.models.items()}
     sim_spec = spec.model_copy(update={"epoch_start": _iso(epoch_s), "platform_ms": platform_ms, "models": models})
     prep = prepare(sim_spec, file, policies=[policy], seed=seed, duration_s=duration_s)
-    tiers = prep.inp.tiers
-    factory = prep.inp.world_factory
+    tiers, factory = prep.inp.tiers, prep.inp.world_factory
 
     def variant_factory(clock: Any) -> _VariantHostWorld:
         inner = factory(clock)
         prec = {t: inner.topology.tiers[t].precision for t in tiers}
-        table = {placeholder[m]: {t: host_ms[m].get(prec[t]) or host_ms[m].get("fp32") or placeholder[m]
-                                  for t in tiers} for m in spec.models}
-        return _VariantHostWorld(inner, table)
+        return _VariantHostWorld(inner, {placeholder[m]: {t: host_ms[m].get(prec[t]) or host_ms[m].get("fp32")
+                                                          or placeholder[m] for t in tiers} for m in spec.models})
 
     prep.inp.world_factory = variant_factory  # true links were sampled already: they do not depend on host time
-    return prep, run(prep, oracle=False)[policy]
+    if ingress_ms:
+        prep.inp.link_ms[:, :, 0] += ingress_ms
+    return prep
 
 
-def same_trace(a: Prepared, b: Prepared) -> bool:
-    """Whether two prepared runs hold the same requests (times, sites, tenants, models)."""
-    ta, tb = a.inp.trace, b.inp.trace
-    return (len(ta) == len(tb) and a.inp.sites == b.inp.sites and a.inp.models == b.inp.models
-            and bool(np.array_equal(ta.t_s, tb.t_s) and np.array_equal(ta.site, tb.site)
-                     and np.array_equal(ta.tenant, tb.tenant) and np.array_equal(ta.model, tb.model)))
+def simulate_for_live(spec: ScenarioSpec, file: str, *, epoch_s: float, platform_ms: float,
+                      host_ms: dict[str, dict[str, float]], policy: str = MAIN_POLICY, seed: int | None = None,
+                      duration_s: float | None = None, ingress_ms: float = 0.0,
+                      warmup: tuple[float, int, float] | None = None) -> tuple[Prepared, dict[str, Any]]:
+    """Simulate ``policy`` on the scenario's trace starting at ``epoch_s`` with the variant host times ``host_ms``
+    (``manifest_host_ms``); returns the prepared run and the policy's figures.
+
+    ``platform_ms`` is the overhead the router estimates (as the live gateway's does); ``ingress_ms`` is overhead
+    no router estimate holds: it is added to every request's true uplink, so latencies include it. ``warmup``
+    ``(epoch_s, seed, duration_s)``: the same policy first serves that trace (the live warm-up), so its online
+    correction starts the measured trace in the state the live router does."""
+    if spec.topology is None:
+        raise ConfigError(file, "topology", "the sim-to-real check needs a topology scenario", "topology: <file>")
+    missing = [m for m in spec.models if m not in host_ms]
+    if missing:
+        raise ConfigError(file, f"models.{missing[0]}", "no host profile for this model", ", ".join(host_ms))
+    router = build_policy(policy, **spec.policy_options.get(policy, {}))
+    if warmup is not None:
+        w_epoch, w_seed, w_duration = warmup
+        run_policy(_prepared(spec, file, w_epoch, platform_ms, ingress_ms, host_ms, policy, w_seed, w_duration).inp,
+                   router)
+    prep = _prepared(spec, file, epoch_s, platform_ms, ingress_ms, host_ms, policy, seed, duration_s)
+    return prep, summarise(run_policy(prep.inp, router), prep.inp.tiers, prep.duration_s)
 
 
 # -- the comparison ------------------------------------------------------------------------------------------------
@@ -366,25 +373,29 @@ def compare(sim_figures: dict[str, Any], live_figures: dict[str, Any], *,
             raise InvalidInput(f"{side} figures: 'tier_share' must be a non-empty mapping of tier -> fraction")
         shares[side] = {str(t): _fraction(share, t, f"{side} tier_share") for t in share}
     tiers = list(dict.fromkeys([*shares["sim"], *shares["live"]]))
-    per_tier = {}
-    for t in tiers:
-        s, v = shares["sim"].get(t, 0.0), shares["live"].get(t, 0.0)
-        per_tier[t] = {"sim": s, "live": v, "diff_points": round(100.0 * abs(s - v), 2)}
+    per_tier = {t: {"sim": shares["sim"].get(t, 0.0), "live": shares["live"].get(t, 0.0)} for t in tiers}
+    for d in per_tier.values():
+        d["diff_points"] = round(100.0 * abs(d["sim"] - d["live"]), 2)
     att_diff = round(100.0 * abs(sim_att - live_att), 2)
     max_share = max(d["diff_points"] for d in per_tier.values())
     ok_att, ok_share = att_diff <= attainment_points, max_share <= share_points
-    return {
-        "slo_attainment": {"sim": sim_att, "live": live_att, "diff_points": att_diff,
-                           "target_points": attainment_points, "within": ok_att},
-        "tier_share": per_tier,
-        "max_tier_share_diff_points": max_share,
-        "tier_share_target_points": share_points,
-        "tier_share_within": ok_share,
-        "passed": ok_att and ok_share,
-    }
+    return {"slo_attainment": {"sim": sim_att, "live": live_att, "diff_points": att_diff,
+                               "target_points": attainment_points, "within": ok_att},
+            "tier_share": per_tier, "max_tier_share_diff_points": max_share, "tier_share_target_points": share_points,
+            "tier_share_within": ok_share, "passed": ok_att and ok_share}
 
 
 # -- the whole check -------------------------------------------------------------------------------------------
+def priming_rows(prep: Prepared, per_pair: int = 25, rate_rps: float = 40.0) -> list[dict[str, Any]]:
+    """``per_pair`` requests pinned to each (model, tier), sites in turn, at ``rate_rps``: warms the Ray handles
+    and gives the live router's online correction fair first observations of every tier (the simulated router
+    starts without cold-start outliers; the live one would keep a tier whose first completions were slow out)."""
+    inp = prep.inp
+    pairs = [(m, t) for _ in range(per_pair) for m in inp.models for t in inp.tiers]
+    return [{"t_s": i / rate_rps, "model": m, "tenant": "priming", "tier": t, "site": inp.sites[i % len(inp.sites)]}
+            for i, (m, t) in enumerate(pairs)]
+
+
 def _check_deployed(metadata: dict[str, dict[str, Any]], models: list[str], tiers: list[str], file: str) -> None:
     for m in models:
         deployed = ((metadata.get(m) or {}).get("maas") or {}).get("tiers")
@@ -396,42 +407,44 @@ def _check_deployed(metadata: dict[str, dict[str, Any]], models: list[str], tier
 
 
 def check(url: str, spec: ScenarioSpec, file: str, *, host_ms: dict[str, dict[str, float]], warmup_s: float = 10.0,
-          seed: int | None = None, duration_s: float | None = None, timeout_s: float = 10.0,
-          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+          prime_per_pair: int = 25, seed: int | None = None, duration_s: float | None = None,
+          timeout_s: float = 10.0, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The sim-to-real check of a scenario against the platform at ``url`` (steps in the module docstring).
     Returns a JSON-able report; ``report["comparison"]["passed"]`` says whether both targets hold."""
     say = progress or (lambda _m: None)
     seed = spec.seed if seed is None else seed
-    if warmup_s <= 0:
-        raise InvalidInput(f"warm-up must be > 0 s (it calibrates platform_ms), got {warmup_s}")
+    if warmup_s <= 0 or prime_per_pair < 0:
+        raise InvalidInput(f"warm-up must be > 0 s and priming >= 0, got {warmup_s} and {prime_per_pair}")
     measured = prepare(spec, file, policies=[MAIN_POLICY], seed=seed, duration_s=duration_s)
+    tiers = measured.inp.tiers
+    _check_deployed(probe_server(url, list(spec.models)), list(spec.models), tiers, file)
     rows = trace_rows(measured)
     warm_rows = trace_rows(prepare(spec, file, policies=[MAIN_POLICY], seed=seed + 1000, duration_s=warmup_s))
     if not warm_rows:
         raise InvalidInput(f"the {warmup_s} s warm-up trace has no requests: raise the warm-up")
-    say(f"warm-up: {len(warm_rows)} requests over {warmup_s:g} s (calibrates platform_ms)")
+    if prime_per_pair:
+        prime = priming_rows(measured, prime_per_pair)
+        say(f"priming: {len(prime)} requests pinned to every (model, tier)")
+        replay(url, prime, seed=seed + 2000, timeout_s=timeout_s)
+    say(f"warm-up: {len(warm_rows)} requests over {warmup_s:g} s (calibrates the platform overhead)")
     warm = replay(url, warm_rows, seed=seed + 1000, timeout_s=timeout_s)
-    _check_deployed(warm.metadata, list(spec.models), measured.inp.tiers, file)
-    platform_ms = calibrate_platform_ms(warm)
-    say(f"platform_ms = {platform_ms} ms; measured replay: {len(rows)} requests over {measured.duration_s:g} s")
+    platform_ms, ingress_ms = calibrate_overhead_ms(warm)
+    say(f"platform_ms {platform_ms} + ingress_ms {ingress_ms}; measured replay: {len(rows)} requests over "
+        f"{measured.duration_s:g} s")
     live = replay(url, rows, seed=seed, timeout_s=timeout_s)
-    tiers = measured.inp.tiers
     live_fig = live_figures(live, tiers)
     policy = live_fig["policy"] if live_fig["policy"] in policy_names(tiers) else MAIN_POLICY
     say(f"simulating {policy} from the live start {_iso(live.start_s)}")
     sim_prep, sim_fig = simulate_for_live(spec, file, epoch_s=live.start_s, platform_ms=platform_ms,
-                                          host_ms=host_ms, policy=policy, seed=seed, duration_s=duration_s)
+                                          ingress_ms=ingress_ms, host_ms=host_ms, policy=policy, seed=seed,
+                                          duration_s=duration_s, warmup=(warm.start_s, seed + 1000, warmup_s))
     return {
-        "scenario": spec.name,
-        "url": url,
-        "epoch": _iso(live.start_s),
-        "policy": policy,
-        "requests": len(rows),
-        "duration_s": measured.duration_s,
-        "trace_sha256": trace_sha256(rows),
-        "same_trace": same_trace(measured, sim_prep),
-        "calibration": {"warmup_requests": len(warm_rows), "warmup_errors": sum(not o.ok for o in warm.outcomes),
-                        "platform_ms": platform_ms},
+        "scenario": spec.name, "url": url, "epoch": _iso(live.start_s), "policy": policy, "requests": len(rows),
+        "duration_s": measured.duration_s, "trace_sha256": trace_sha256(rows),
+        "same_trace": trace_sha256(trace_rows(sim_prep)) == trace_sha256(rows),
+        "calibration": {"priming_requests": len(tiers) * len(spec.models) * prime_per_pair,
+                        "warmup_requests": len(warm_rows), "warmup_errors": sum(not o.ok for o in warm.outcomes),
+                        "platform_ms": platform_ms, "ingress_ms": ingress_ms},
         "host_ms": host_ms,
         "sim": sim_fig,
         "live": live_fig,
