@@ -6,7 +6,8 @@ For each tier view it computes (all corrected by the online ratio of ``LatencyCo
   ``network_p99_ms``, so ``q = median * (p99 / median) ** (z(1 - eps) / z(0.99))``; the rest deterministic.
 Once enough completions are known, the quantile is the estimate plus the empirical (1 - epsilon) quantile of the
 residual (observed - estimated) per ms of network estimate on that tier (``LatencyCorrector.quantile``: the tail
-calibrated online).
+calibrated online). Evidence about a tier fades after ``correction_fade_s`` without completions, so a tier that
+early bad luck made look slow is tried again.
 A tier is feasible when it is available, its quantile meets the deadline and fits in the contact window, and the
 battery stays above its reserve. Feasible tiers are ranked by the objective plus the Lyapunov energy price
 (``EnergyBudgets``): ``latency`` (expected ms), ``energy`` (J), ``carbon`` (g), ``balanced``
@@ -62,6 +63,7 @@ class EdgeAwarePolicy(RoutingPolicy):
         lyapunov_v: float = 100.0,
         correction: bool = True,
         correction_alpha: float = 0.05,
+        correction_fade_s: float | None = 10.0,
         clock: Clock | None = None,
     ) -> None:
         if not 0.0 < epsilon < 0.5:
@@ -74,7 +76,10 @@ class EdgeAwarePolicy(RoutingPolicy):
         self.default_objective = default_objective
         self.balanced_weight = balanced_weight
         self.budgets = EnergyBudgets(energy_budget_w, lyapunov_v)
-        self.corrector = LatencyCorrector(alpha=correction_alpha, tail_q=1.0 - epsilon) if correction else None
+        self.corrector = (
+            LatencyCorrector(alpha=correction_alpha, tail_q=1.0 - epsilon, fade_s=correction_fade_s)
+            if correction else None
+        )
         self.clock = clock
         self._exp = NormalDist().inv_cdf(1.0 - epsilon) / _Z99
         self._exp_cache: dict[float, float] = {}
@@ -194,7 +199,7 @@ class EdgeAwarePolicy(RoutingPolicy):
         req = observation.request
         if self.corrector is not None:
             self.corrector.update(req.site, observation.tier, req.model, observation.estimated_ms,
-                                  observation.observed_ms, observation.network_ms)
+                                  observation.observed_ms, observation.network_ms, observation.at_s)
         if self.budgets.budget_w and observation.energy_j:
             at_s = observation.at_s
             if at_s is None:

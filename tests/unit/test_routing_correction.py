@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -22,6 +23,27 @@ def test_mean_ratio_is_hierarchical() -> None:
         c.update("s2", "t", "m", 10.0, 10.0)
     assert c.ratio("s2", "t", "m") == pytest.approx(1.0)  # s2 has its own now
     assert c.ratio("s1", "t", "m") == pytest.approx((2.0 + 1 + 1 + 1) / 4)  # tier level: exact mean while young
+
+
+def test_ratios_fade_towards_the_model_and_stale_tails_are_dropped() -> None:
+    c = LatencyCorrector(fade_s=10.0, min_tail=5)
+    for k in range(5):
+        c.update("s", "slow", "m", 10.0, 30.0, network_ms=5.0, at_s=float(k))  # ratio 3, residual 4
+    assert c.ratio("s", "slow", "m") == pytest.approx(3.0)
+    assert c.quantile("slow", "m") == pytest.approx(4.0)
+    c.update("s", "other", "m", 10.0, 10.0, at_s=13.0)  # time moves on by other tiers' completions
+    assert c.ratio("s", "slow", "m") == pytest.approx(3.0)  # 9 s: within the grace period
+    assert c.quantile("slow", "m") == pytest.approx(4.0)
+    c.update("s", "other", "m", 10.0, 10.0, at_s=24.0)
+    assert c.ratio("s", "slow", "m") == pytest.approx(1.0 + 2.0 * math.exp(-1.0))  # 20 s: 10 s past the grace
+    assert c.quantile("slow", "m") is None  # no residual for > 10 s: the tier model's p99 is used again
+    # a new observation starts from the faded value (exact mean while young: the 6th observation)
+    c.update("s", "slow", "m", 10.0, 10.0, at_s=24.0)
+    assert c.ratio("s", "slow", "m") == pytest.approx(1.0 + 2.0 * math.exp(-1.0) * (1 - 1 / 6))
+    never = LatencyCorrector(fade_s=None)
+    never.update("s", "slow", "m", 10.0, 30.0, at_s=0.0)
+    never.update("s", "other", "m", 10.0, 10.0, at_s=1000.0)
+    assert never.ratio("s", "slow", "m") == pytest.approx(3.0)
 
 
 def test_tail_quantile_of_normalised_residuals() -> None:
@@ -72,3 +94,16 @@ def test_energy_budget_queue_drains_at_the_budget_rate() -> None:
     assert b.weight("other") == 0.0
     with pytest.raises(ValueError):
         EnergyBudgets({"t": -1.0})
+
+
+def test_factors_is_ratio_and_quantile_in_one_call() -> None:
+    rng = random.Random(4)
+    c = LatencyCorrector(fade_s=2.0, min_count=3, min_tail=4, window=16)
+    tiers, sites = ["a", "b"], ["s1", "s2"]
+    for k in range(300):
+        c.update(rng.choice(sites), rng.choice(tiers), "m", 10.0, rng.uniform(5.0, 40.0), network_ms=4.0,
+                 at_s=k * rng.uniform(0.0, 0.2))
+        for s in sites:
+            for t in tiers:
+                for q in (None, 0.5):
+                    assert c.factors(s, t, "m", q) == (c.ratio(s, t, "m"), c.quantile(t, "m", q))

@@ -76,6 +76,26 @@ def test_online_correction_moves_traffic_when_a_tier_is_slower_than_modelled() -
     assert policy.decide(req("latency", 30), [views[0]]).feasible is False
 
 
+def test_a_tier_shut_out_by_early_bad_luck_is_tried_again_once_the_evidence_fades() -> None:
+    views = [view("a", compute=10), view("b", compute=14)]
+    policy = EdgeAwarePolicy(correction_fade_s=10.0)
+    for k in range(30):  # a burst of cold starts on "a" at t = 0..3 s: it looks three times slower
+        policy.observe(Observation(req(), "a", estimated_ms=20.0, observed_ms=60.0, at_s=k * 0.1))
+    assert policy.choose(req("latency"), views)[0] == "b"
+    t = 3.0
+    while policy.choose(req("latency"), views)[0] == "b" and t < 120.0:  # "b" carries all traffic, as it is
+        t += 0.5
+        policy.observe(Observation(req(), "b", estimated_ms=24.0, observed_ms=24.0, at_s=t))
+    # 10 s of grace, then (3 - 1) e^(-(age - 10)/10) < 0.2 (20 ms x ratio beats 24 ms): back after ~33 s
+    assert 30.0 < t - 2.9 < 36.0
+    frozen = EdgeAwarePolicy(correction_fade_s=None)
+    for k in range(30):
+        frozen.observe(Observation(req(), "a", estimated_ms=20.0, observed_ms=60.0, at_s=k * 0.1))
+    for k in range(200):
+        frozen.observe(Observation(req(), "b", estimated_ms=24.0, observed_ms=24.0, at_s=3.0 + k))
+    assert frozen.choose(req("latency"), views)[0] == "b"
+
+
 def test_correction_can_be_switched_off() -> None:
     policy = EdgeAwarePolicy(correction=False)
     for _ in range(10):
