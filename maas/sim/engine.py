@@ -88,6 +88,15 @@ class EngineInput:
     faults: list[Fault] = field(default_factory=list)
     seed: int = 0
     tenant_epsilon: list[float | None] | None = None
+    tier_host_ms: list[dict[str, float]] | None = None  # per model: the host time of the variant a tier serves
+
+    def host_ms_on(self, model: int, tier: str) -> float:
+        """Host compute time of ``model`` on ``tier``: ``tier_host_ms`` when it names the tier, else ``host_ms``."""
+        if self.tier_host_ms is not None:
+            host = self.tier_host_ms[model].get(tier)
+            if host is not None:
+                return host
+        return self.host_ms[model]
 
 
 @dataclass
@@ -205,9 +214,9 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
             true_est, shown = hit[1], hit[2]
         else:
             t_s = epoch + now
-            host, b_in, b_out = inp.host_ms[mi], inp.in_bytes[mi], inp.out_bytes[mi]
-            true_est = [(t, estimate(site, t, host_compute_ms=host, input_bytes=b_in, output_bytes=b_out, t_s=t_s))
-                        for t in tiers]
+            b_in, b_out = inp.in_bytes[mi], inp.out_bytes[mi]
+            true_est = [(t, estimate(site, t, host_compute_ms=inp.host_ms_on(mi, t), input_bytes=b_in,
+                                     output_bytes=b_out, t_s=t_s)) for t in tiers]
             shown = [(t, _biased(e, bias)) for t, e in true_est] if bias else true_est
             if refresh_s > 0.0:
                 until = now + refresh_s

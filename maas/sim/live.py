@@ -46,6 +46,7 @@ from maas.sim.engine import run_policy
 from maas.sim.metrics import summarise
 from maas.sim.runner import Prepared, prepare
 from maas.sim.scenario import ScenarioSpec
+from maas.tiers import load_topology
 
 __all__ = [
     "ATTAINMENT_TARGET_POINTS", "SHARE_TARGET_POINTS", "RequestOutcome", "LiveRun", "trace_rows", "trace_sha256",
@@ -277,23 +278,6 @@ def manifest_host_ms(models_dir: str | Path, models: list[str]) -> dict[str, dic
     return out
 
 
-class _VariantHostWorld:
-    """A ``SimWorld`` around the topology world: the engine passes one host time per model (a placeholder key);
-    this substitutes the host time of the variant the tier serves, as the live gateway does (profile of the
-    tier's precision, else fp32)."""
-
-    def __init__(self, inner: Any, host_of: dict[float, dict[str, float]]) -> None:
-        self._inner, self._host_of = inner, host_of
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def estimate(self, site: str, tier: str, *, host_compute_ms: float, **kw: Any) -> Any:
-        per_tier = self._host_of.get(host_compute_ms)
-        host = per_tier[tier] if per_tier is not None else host_compute_ms
-        return self._inner.estimate(site, tier, host_compute_ms=host, **kw)
-
-
 def _iso(epoch_s: float) -> str:
     return dt.datetime.fromtimestamp(epoch_s, dt.timezone.utc).isoformat()
 
@@ -301,24 +285,16 @@ def _iso(epoch_s: float) -> str:
 def _prepared(spec: ScenarioSpec, file: str, epoch_s: float, platform_ms: float, ingress_ms: float,
               host_ms: dict[str, dict[str, float]], policy: str, seed: int | None, duration_s: float | None
               ) -> Prepared:
-    placeholder: dict[str, float] = {}
-    for m in spec.models:  # distinct keys, so the wrapper knows the model from the host time the engine passes
-        key = host_ms[m].get("fp32") or next(iter(host_ms[m].values()))
-        while key in placeholder.values():
-            key = float(np.nextafter(key, np.inf))
-        placeholder[m] = key
-    models = {m: p.model_copy(update={"host_compute_ms": placeholder[m]}) for m, p in spec.models.items()}
-    sim_spec = spec.model_copy(update={"epoch_start": _iso(epoch_s), "platform_ms": platform_ms, "models": models})
+    sim_spec = spec.model_copy(update={"epoch_start": _iso(epoch_s), "platform_ms": platform_ms})
     prep = prepare(sim_spec, file, policies=[policy], seed=seed, duration_s=duration_s)
-    tiers, factory = prep.inp.tiers, prep.inp.world_factory
-
-    def variant_factory(clock: Any) -> _VariantHostWorld:
-        inner = factory(clock)
-        prec = {t: inner.topology.tiers[t].precision for t in tiers}
-        return _VariantHostWorld(inner, {placeholder[m]: {t: host_ms[m].get(prec[t]) or host_ms[m].get("fp32")
-                                                          or placeholder[m] for t in tiers} for m in spec.models})
-
-    prep.inp.world_factory = variant_factory  # true links were sampled already: they do not depend on host time
+    # each tier runs the variant of its precision, as the live gateway does (profile of that variant, else fp32)
+    topology = load_topology((Path(file).parent / spec.topology).resolve())
+    precision = {t: tier.precision for t, tier in topology.tiers.items()}
+    prep.inp.tier_host_ms = [
+        {t: host_ms[m].get(precision[t]) or host_ms[m].get("fp32") or spec.models[m].host_compute_ms
+         for t in prep.inp.tiers}
+        for m in prep.inp.models
+    ]
     if ingress_ms:
         prep.inp.link_ms[:, :, 0] += ingress_ms
     return prep

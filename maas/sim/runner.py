@@ -203,7 +203,7 @@ def oracle_instance(inp: EngineInput, bucket_s: float) -> tuple[OracleInstance, 
                 g = groups[key] = len(slots)
                 slots.append(world.slots(tier) * inp.replicas.get(tier, 1))
             location[i, k] = g
-            e = world.estimate(site, tier, host_compute_ms=inp.host_ms[m], input_bytes=inp.in_bytes[m],
+            e = world.estimate(site, tier, host_compute_ms=inp.host_ms_on(m, tier), input_bytes=inp.in_bytes[m],
                                output_bytes=inp.out_bytes[m], t_s=inp.epoch_s + now)
             if e.battery_j is not None and tier not in caps:
                 caps[tier] = e.battery_j - (e.battery_reserve_j or 0.0)

@@ -94,3 +94,20 @@ def test_contact_window_closing_fails_the_request() -> None:
     assert rec.failed.tolist() == [True, True]
     assert spy.seen[1][3] == pytest.approx(5.0)
     assert rec.min_battery_soc == pytest.approx(0.998)
+
+
+def test_each_tier_computes_with_the_host_time_of_its_own_variant() -> None:
+    class Pinned(Spy):
+        def __init__(self, tier: str) -> None:
+            super().__init__()
+            self.tier = tier
+
+        def choose(self, request, views):
+            return [self.tier]
+
+    edge = TableTier("edge", "base-station", uplink_ms=2.0, downlink_ms=3.0, power_w=10.0)
+    dc = TableTier("dc", "ground", uplink_ms=2.0, downlink_ms=3.0, power_w=10.0)
+    inp = engine_input([0.0], [edge, dc])
+    inp.tier_host_ms = [{"edge": 4.0}]  # e.g. int8 on the edge; the data centre keeps the model's 10 ms
+    assert run_policy(inp, Pinned("edge")).latency_ms.tolist() == pytest.approx([1 + 2 + 4 + 3])
+    assert run_policy(inp, Pinned("dc")).latency_ms.tolist() == pytest.approx([1 + 2 + 10 + 3])

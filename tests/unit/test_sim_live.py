@@ -26,7 +26,6 @@ from maas.sim.live import (
     LiveRun,
     RequestOutcome,
     _Collector,
-    _VariantHostWorld,
     calibrate_overhead_ms,
     compare,
     live_figures,
@@ -214,20 +213,6 @@ def test_compare_bad_input(sim, live):
         compare(sim, live)
 
 
-def test_variant_host_world_substitutes_the_tier_variant():
-    class Inner:
-        tier_names = ["edge", "dc"]
-
-        def estimate(self, site, tier, *, host_compute_ms, **kw):
-            return (tier, host_compute_ms)
-
-    w = _VariantHostWorld(Inner(), {9.0: {"edge": 7.0, "dc": 9.0}})
-    assert w.estimate("s", "edge", host_compute_ms=9.0) == ("edge", 7.0)
-    assert w.estimate("s", "dc", host_compute_ms=9.0) == ("dc", 9.0)
-    assert w.estimate("s", "edge", host_compute_ms=1.5) == ("edge", 1.5)  # unknown key: unchanged
-    assert w.tier_names == ["edge", "dc"]
-
-
 def test_simulate_for_live_same_trace_epoch_and_variant_hosts():
     spec = load_scenario(SCENARIO)
     host = {"minilm-embed": {"fp32": 9.0, "int8": 7.0}, "digits-mlp": {"fp32": 0.01, "int8": 0.01},
@@ -244,12 +229,16 @@ def test_simulate_for_live_same_trace_epoch_and_variant_hosts():
     assert finite.any() and np.array_equal(np.isfinite(up), finite)
     np.testing.assert_allclose(up[finite], up0[finite] + 3.0)  # ingress: true uplink only
     np.testing.assert_array_equal(prep.inp.link_ms[..., 1], plain.inp.link_ms[..., 1])
-    assert len(set(prep.inp.host_ms)) == 3  # distinct keys per model
+    minilm = prep.inp.models.index("minilm-embed")
+    clf = prep.inp.models.index("maintenance-clf")
+    assert prep.inp.host_ms_on(minilm, "base-station") == 7.0  # int8 on the base station
+    assert prep.inp.host_ms_on(minilm, "ground") == 9.0  # fp32 in the data centre
+    assert prep.inp.host_ms_on(clf, "base-station") == 0.01  # no int8 profile: fp32's
     world = prep.inp.world_factory(type("C", (), {"now_s": lambda self: epoch})())
-    e_bs = world.estimate("riyadh-sme-1", "base-station", host_compute_ms=prep.inp.host_ms[0], input_bytes=250,
-                          output_bytes=1536, t_s=epoch)
-    e_dc = world.estimate("riyadh-sme-1", "ground", host_compute_ms=prep.inp.host_ms[0], input_bytes=250,
-                          output_bytes=1536, t_s=epoch)
+    e_bs = world.estimate("riyadh-sme-1", "base-station", host_compute_ms=prep.inp.host_ms_on(minilm, "base-station"),
+                          input_bytes=250, output_bytes=1536, t_s=epoch)
+    e_dc = world.estimate("riyadh-sme-1", "ground", host_compute_ms=prep.inp.host_ms_on(minilm, "ground"),
+                          input_bytes=250, output_bytes=1536, t_s=epoch)
     topo = world.topology.tiers
     assert e_dc.compute_ms == pytest.approx(9.0 * topo["ground"].compute.slowdown_vs_host)
     assert e_bs.compute_ms / (7.0 * topo["base-station"].compute.slowdown_vs_host
