@@ -162,7 +162,7 @@ def bench_targets(quick: bool) -> dict:
             row["energy_per_success_vs_oracle"] = round(m["energy_j_per_success"] / o["energy_j_per_success"], 4)
         out[name] = row
     # robustness: every latency estimate biased by +/-30 % (the oracle uses the truth: bias does not change it)
-    for name in ("default-city", "grid-constrained"):
+    for name in ("default-city", "grid-constrained", "remote-satellite"):
         f = SCENARIOS / f"{name}.yaml"
         spec = load_scenario(f)
         base = dict(spec.policy_options.get("edge-aware", {}))
