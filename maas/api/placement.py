@@ -22,6 +22,7 @@ from maas.routing import RouteRequest, TierView
 from maas.routing.views import TierQueue, views_from_estimates
 from maas.settings import Settings
 from maas.tiers import Topology, World
+from maas.tiers.world import reuse_until_s
 
 __all__ = ["Placement", "PlacementEstimator"]
 
@@ -116,9 +117,7 @@ class PlacementEstimator:
         kwargs = {"precision": self.precision(tier), "input_bytes": input_bytes, "output_bytes": output_bytes, "t_s": now_s}
         one = self._world.estimate(site, tier, host_compute_ms=1.0, **kwargs)
         two = self._world.estimate(site, tier, host_compute_ms=2.0, **kwargs)
-        expires_s = now_s + self._refresh_s
-        if one.valid_until_s is not None:  # a contact window's end or a handover spike's edge
-            expires_s = min(expires_s, one.valid_until_s)
+        expires_s = reuse_until_s(now_s, self._refresh_s, (one,))
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
         affine = self._cache[key] = _AffineEstimate(one, two, expires_s)

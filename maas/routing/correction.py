@@ -98,22 +98,8 @@ class LatencyCorrector:
         return 1.0
 
     def factors(self, site: str, tier: str, model: str, q: float | None = None) -> tuple[float, float | None]:
-        """``(ratio(site, tier, model), quantile(tier, model, q))`` in one call (the router's hot path: the usual
-        cases inline, the rest through the two methods)."""
-        cell = self._site.get((site, tier, model))
-        if cell is None or cell[0] < self.min_count:
-            cell = self._tier.get((tier, model))
-        if cell is None:
-            ratio = 1.0
-        elif self.fade_s is None or not self._now_s - cell[2] > self.fade_s:
-            ratio = cell[1]
-        else:
-            ratio = self._faded(cell)
-        t = self._tail.get((tier, model))
-        if (t is not None and t[3] is not None and (q is None or q == self.tail_q)
-                and (self.fade_s is None or not self._now_s - t[5] > self.fade_s)):
-            return ratio, t[3]
-        return ratio, self.quantile(tier, model, q)
+        """``(ratio(site, tier, model), quantile(tier, model, q))`` in one call (the router's hot path)."""
+        return self.ratio(site, tier, model), self.quantile(tier, model, q)
 
     def update(self, site: str, tier: str, model: str, estimated_ms: float, observed_ms: float,
                network_ms: float | None = None, at_s: float | None = None) -> None:

@@ -28,6 +28,7 @@ from maas.routing.policy import Observation, RouteRequest, RoutingPolicy
 from maas.routing.views import TierQueue, views_from_estimates
 from maas.sim.workload import Trace
 from maas.sim.world import Estimate, SimWorld
+from maas.tiers.world import reuse_until_s
 
 __all__ = ["EngineInput", "Fault", "RunRecord", "VirtualClock", "run_policy", "prefetch_sites"]
 
@@ -172,8 +173,8 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
     outages = [f for f in faults if f.kind == "outage"]
     degradations = [f for f in faults if f.kind == "link_degradation"]
     bias, platform_ms, epoch = inp.bias, inp.platform_ms, inp.epoch_s
-    # estimates of every tier for a (site, model) are reused for ``refresh_s`` of virtual time, never past their
-    # ``valid_until_s`` (a contact window's end, a handover spike's edge: the live gateway's rule); a world without ``refresh_s`` is asked on every request
+    # estimates of every tier for a (site, model) are reused as the live gateway reuses them (``reuse_until_s``);
+    # a world without ``refresh_s`` is asked on every request
     refresh_s = float(getattr(world, "refresh_s", 0.0) or 0.0)
     est_cache: dict[tuple[int, int], tuple[float, list, list]] = {}
     eps = inp.tenant_epsilon or [None] * len(inp.tenant_names)
@@ -219,15 +220,12 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
                                      output_bytes=b_out, t_s=t_s)) for t in tiers]
             shown = [(t, _biased(e, bias)) for t, e in true_est] if bias else true_est
             if refresh_s > 0.0:
-                until = now + refresh_s
-                for _, e in true_est:
-                    w = e.valid_until_s
-                    if w is not None and w - epoch < until:
-                        until = w - epoch
-                est_cache[key] = (until, true_est, shown)
+                est_cache[key] = (reuse_until_s(t_s, refresh_s, (e for _, e in true_est)) - epoch, true_est, shown)
         if outages:
-            true_est = [(t, _outage(e) if any(f.hits(t, site, now) for f in outages) else e) for t, e in true_est]
-            shown = [(t, _outage(e) if any(f.hits(t, site, now) for f in outages) else e) for t, e in shown]
+            down = [any(f.hits(t, site, now) for f in outages) for t in tiers]
+            if any(down):
+                true_est = [(t, _outage(e) if d else e) for (t, e), d in zip(true_est, down, strict=True)]
+                shown = [(t, _outage(e) if d else e) for (t, e), d in zip(shown, down, strict=True)]
         return true_est, shown
 
     def complete(item: tuple) -> None:

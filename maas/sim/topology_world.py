@@ -18,6 +18,7 @@ import numpy as np
 
 from maas.tiers import Topology, World, load_topology
 from maas.tiers.contacts import default_cache_dir
+from maas.tiers.world import reuse_until_s
 
 __all__ = ["TopologyWorld", "topology_world_factory"]
 
@@ -74,10 +75,7 @@ class TopologyWorld:
         est = self.world.estimate(site, tier, host_compute_ms=host_compute_ms, precision=self._precision[tier],
                                   input_bytes=input_bytes, output_bytes=output_bytes, t_s=t_s)
         if self.refresh_s > 0:
-            until = t_s + self.refresh_s
-            if est.valid_until_s is not None and est.valid_until_s < until:
-                until = est.valid_until_s
-            self._cache[key] = (t_s, until, est)
+            self._cache[key] = (t_s, reuse_until_s(t_s, self.refresh_s, (est,)), est)
         return est
 
     def sample_link_ms(self, site: str, tier: str, *, input_bytes: int, output_bytes: int,

@@ -29,7 +29,7 @@ from maas.tiers.satellite import SatelliteTier
 from maas.tiers.spec import TIER_KINDS, RegionSpec, TierSpec
 from maas.tiers.topology import Topology
 
-__all__ = ["World", "TierEstimate", "iso_utc"]
+__all__ = ["World", "TierEstimate", "iso_utc", "reuse_until_s"]
 
 
 def iso_utc(t_s: float) -> str:
@@ -55,6 +55,17 @@ class TierEstimate:
     battery_reserve_j: float | None = None
     device: str | None = None
     valid_until_s: float | None = None  # the next step change (window end, handover spike edge): reuse no longer
+
+
+def reuse_until_s(t_s: float, refresh_s: float, estimates) -> float:
+    """Until when estimates made at ``t_s`` may be reused: ``refresh_s`` later, never past any estimate's
+    ``valid_until_s`` (a contact window's end, a handover spike's edge). The one rule of every estimate cache."""
+    until = t_s + refresh_s
+    for e in estimates:
+        v = e.valid_until_s
+        if v is not None and v < until:
+            until = v
+    return until
 
 
 class _SiteCtx:

@@ -220,3 +220,14 @@ def test_energy_is_conserved_over_a_run(topo) -> None:
     for tier, r in rep.items():
         assert r.requests > 0 and r.idle_j > 0
         assert r.request_compute_j + r.idle_j == pytest.approx(r.integral_j, rel=1e-9), tier
+
+
+def test_estimates_are_reused_for_refresh_s_but_never_past_a_step_change() -> None:
+    from types import SimpleNamespace
+
+    from maas.tiers.world import reuse_until_s
+
+    steady, window = SimpleNamespace(valid_until_s=None), SimpleNamespace(valid_until_s=100.4)
+    assert reuse_until_s(100.0, 1.0, [steady]) == 101.0
+    assert reuse_until_s(100.0, 1.0, [steady, window]) == 100.4
+    assert reuse_until_s(100.0, 0.2, [window]) == pytest.approx(100.2)
