@@ -1,7 +1,7 @@
 """Sim-to-real benchmark (issue 4): the same small scenario live through Ray Serve and in virtual time.
 
 Starts one local Ray instance and the platform (every scenario model on every tier, real onnxruntime, emulated
-network and device time), then runs ``maas.sim.live.check`` ``--runs`` times: each run calibrates platform_ms on
+network and device time), then runs ``maas.simlive.live.check`` ``--runs`` times: each run calibrates platform_ms on
 a short warm-up replay, replays the scenario's trace open-loop, simulates the same trace from the live start, and
 compares SLO attainment (target: within 3 points) and tier shares (within 5 points). Prints JSON, writes
 results/sim_to_real.json atomically, tears everything down. Exit 0 when every run is within both targets.
@@ -29,8 +29,8 @@ from maas.cli.platform import wait_until_serving  # noqa: E402
 from maas.serving import platform  # noqa: E402
 from maas.serving.layout import load_layout  # noqa: E402
 from maas.settings import ROOT, load_settings  # noqa: E402
-from maas.sim.live import check, manifest_host_ms  # noqa: E402
 from maas.sim.scenario import load_scenario  # noqa: E402
+from maas.simlive.live import check, manifest_host_ms  # noqa: E402
 from maas.tiers import load_topology  # noqa: E402
 
 

@@ -72,8 +72,8 @@ def sim_live(
     """Replay SCENARIO's trace against the platform at --live, simulate the same trace from the live start, and
     compare SLO attainment (within 3 points) and tier shares (within 5 points)."""
     from maas.settings import load_settings
-    from maas.sim.live import check, manifest_host_ms
     from maas.sim.scenario import load_scenario
+    from maas.simlive.live import check, manifest_host_ms
 
     if output not in _OUTPUTS:
         raise _fail(f"--output: unknown value {output!r} (allowed: {', '.join(_OUTPUTS)})", 2)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from maas.sim.live import (
+from maas.sim.runner import prepare
+from maas.sim.scenario import load_scenario
+from maas.simlive.live import (
     calibrate_overhead_ms,
     live_figures,
     manifest_host_ms,
@@ -14,8 +16,6 @@ from maas.sim.live import (
     simulate_for_live,
     trace_rows,
 )
-from maas.sim.runner import prepare
-from maas.sim.scenario import load_scenario
 
 SCENARIO = Path(__file__).resolve().parents[2] / "cluster" / "scenarios" / "sim-to-real.yaml"
 DURATION_S = 6.0

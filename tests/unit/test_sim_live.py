@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -22,25 +22,29 @@ from maas.loadtest.engine import run_open_loop
 from maas.loadtest.mix import prepare_mix
 from maas.loadtest.recorder import Outcome, Recorder
 from maas.loadtest.trace import load_trace
-from maas.sim.live import (
-    LiveRun,
-    RequestOutcome,
-    _Collector,
+from maas.sim.runner import prepare
+from maas.sim.scenario import load_scenario
+from maas.simlive.live import (
     calibrate_overhead_ms,
     compare,
     live_figures,
     manifest_host_ms,
     priming_rows,
-    replay_schedule,
     simulate_for_live,
+)
+from maas.simlive.replay import (
+    LiveRun,
+    RequestOutcome,
+    _Collector,
+    replay_schedule,
     trace_rows,
     write_trace_jsonl,
 )
-from maas.sim.runner import prepare
-from maas.sim.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = ROOT / "cluster" / "scenarios" / "sim-to-real.yaml"
+# A fixed live start (not the wall clock): satellite windows and the simulated figures depend on it.
+LIVE_START_S = datetime(2026, 11, 21, 9, 30, 7, 250000, tzinfo=timezone.utc).timestamp()
 TABLE = {
     "name": "tiny-live",
     "table_tiers": [
@@ -218,7 +222,7 @@ def test_simulate_for_live_same_trace_epoch_and_variant_hosts():
     host = {"minilm-embed": {"fp32": 9.0, "int8": 7.0}, "digits-mlp": {"fp32": 0.01, "int8": 0.01},
             "maintenance-clf": {"fp32": 0.01}}  # same fp32 time twice, int8 missing: fallbacks
     measured = prepare(spec, str(SCENARIO), policies=["edge-aware"], duration_s=3.0)
-    epoch = time.time()
+    epoch = LIVE_START_S
     prep, fig = simulate_for_live(spec, str(SCENARIO), epoch_s=epoch, platform_ms=2.0, ingress_ms=3.0,
                                   host_ms=host, duration_s=3.0)
     assert trace_rows(prep) == trace_rows(measured)
@@ -307,7 +311,7 @@ def test_render_report_prints_the_verdict(capsys):
 
 
 def test_simulate_for_live_warms_the_same_router_first(monkeypatch):
-    import maas.sim.live as live_mod
+    import maas.simlive.live as live_mod
 
     calls = []
     real = live_mod.run_policy
