@@ -1,4 +1,4 @@
-"""Errors that carry their HTTP status; one handler (maas.api.errors) maps them to ``{"error": "..."}``.
+"""Errors that carry their HTTP status; one handler (the MaasError exception handler ``create_app`` registers in maas.api.app) maps them to ``{"error": "..."}``.
 
     MaasError (500)
     ├── InvalidInput (400)         bad JSON, wrong tensor names/shapes/datatypes, unknown tier/site/objective
