@@ -9,7 +9,8 @@
     ├── QuotaExceeded (429)
     ├── Unsupported (501)
     ├── NotReady (503)             model or tier deployment not ready
-    │   └── NoFeasibleTier (503)   no tier can take the request now (with the reason per tier)
+    │   ├── NoFeasibleTier (503)   no tier can take the request now (with the reason per tier)
+    │   └── StoreUnavailable (503) the database is locked or unreachable (nothing was half-written)
     └── ConfigError (exit code 2)  a config/topology/scenario file is wrong: names the file, field and allowed values
 """
 
@@ -26,6 +27,7 @@ __all__ = [
     "Unsupported",
     "NotReady",
     "NoFeasibleTier",
+    "StoreUnavailable",
     "ConfigError",
 ]
 
@@ -61,7 +63,15 @@ class PayloadTooLarge(MaasError):
 
 
 class QuotaExceeded(MaasError):
+    """A tenant limit refused the request. ``reason``: rate_limit | quota | energy_budget | carbon_budget |
+    concurrency; ``retry_after_s``: when asking again can succeed (None: unknown)."""
+
     status = 429
+
+    def __init__(self, message: str, reason: str = "quota", retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
 
 
 class Unsupported(MaasError):
@@ -73,6 +83,12 @@ class NotReady(MaasError):
 
 
 class NoFeasibleTier(NotReady):
+    status = 503
+
+
+class StoreUnavailable(NotReady):
+    """The database (SQLite file or PostgreSQL server) is locked or unreachable; the transaction was rolled back."""
+
     status = 503
 
 

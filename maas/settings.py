@@ -51,6 +51,25 @@ class Settings(BaseSettings):
     access_log: bool = Field(False, description="Ray Serve per-request access logs (cost CPU).")
     seed: int = Field(0, description="Seed for emulated randomness (network jitter).")
     ray_address: str | None = Field(None, description="Existing Ray cluster to join (None: start or find local).")
+    data_dir: Path = Field(
+        ROOT / ".maas", description="Local state: SQLite database, server.secret (key HMACs), admin.key, dev.key."
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL (postgresql+psycopg://... for several nodes); None: SQLite in data_dir."
+    )
+    store_busy_timeout_ms: int = Field(
+        5000, ge=0, le=600_000, description="SQLite: how long a writer waits for another writer's lock."
+    )
+    auth: bool = Field(True, description="Require an API key on the data plane (false: anonymous dev tenant).")
+    auth_cache_ttl_s: float = Field(
+        0.5, ge=0.0, le=10.0, description="Verified keys are cached this long per replica (revocation delay bound)."
+    )
+
+    def effective_database_url(self) -> str:
+        """``database_url``, or SQLite at ``<data_dir>/maas.db`` when unset."""
+        from maas.store import default_database_url  # settings stays importable without SQLAlchemy work
+
+        return self.database_url or default_database_url(self.data_dir)
 
 
 def load_settings(file: Path | None = None, **overrides: Any) -> Settings:

@@ -1,0 +1,125 @@
+"""Engines and sessions for SQLite (default, one node) and PostgreSQL (several nodes).
+
+SQLite: WAL (readers never wait for the writer), ``busy_timeout_ms`` (a writer waits this long for another
+writer's lock before failing), ``foreign_keys=ON``, usable from any thread. Transactions are begun explicitly:
+``BEGIN IMMEDIATE`` for sessions that write (a writer takes the lock when it starts, so read-then-write sessions
+serialise instead of failing on a stale snapshot), plain ``BEGIN`` for read-only ones.
+PostgreSQL (``postgresql+psycopg://``): ``pool_pre_ping`` so a restarted server costs no failed request.
+
+Any ``OperationalError`` (locked, unreachable, I/O) and pool time-outs become ``StoreUnavailable`` (503).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from maas.errors import StoreUnavailable
+
+__all__ = ["default_database_url", "make_engine", "session_scope", "DEFAULT_BUSY_TIMEOUT_MS"]
+
+DEFAULT_BUSY_TIMEOUT_MS = 5000
+_BEGIN_OPTION = "maas_sqlite_begin"
+
+
+def default_database_url(data_dir: Path) -> str:
+    """``sqlite:///<data_dir>/maas.db`` (absolute when ``data_dir`` is)."""
+    return f"sqlite:///{Path(data_dir) / 'maas.db'}"
+
+
+def _describe(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, echo: bool = False) -> Engine:
+    """An engine for ``url``; for a SQLite file, its directory is created."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if busy_timeout_ms < 0:
+            raise ValueError("busy_timeout_ms must be >= 0")
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000.0},
+        )
+        _configure_sqlite(engine, busy_timeout_ms)
+    elif backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
+    else:
+        raise ValueError(f"unsupported database URL {_describe(url)!r} (allowed: sqlite:///..., postgresql+psycopg://...)")
+    _translate_errors(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA journal_mode = WAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        mode = connection.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _translate_errors(engine: Engine) -> None:
+    where = _describe(str(engine.url))
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: Any) -> None:
+        if context.is_pre_ping:
+            return  # the pool reconnects on its own
+        if isinstance(context.sqlalchemy_exception, sa_exc.OperationalError):
+            raise StoreUnavailable(f"database {where} unavailable: {context.original_exception}") from (
+                context.sqlalchemy_exception
+            )
+
+
+@contextmanager
+def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
+    """A session in one transaction: committed when the block ends, rolled back if it raises.
+
+    ``write=False`` begins a read-only-by-convention transaction (SQLite: deferred, never waits for a writer).
+    Objects stay usable after the block (``expire_on_commit=False``).
+    """
+    session = Session(engine, expire_on_commit=False)
+    try:
+        if engine.dialect.name == "sqlite":
+            session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE" if write else "DEFERRED"})
+        yield session
+        session.commit()
+    except (sa_exc.OperationalError, sa_exc.TimeoutError, sa_exc.DisconnectionError) as exc:
+        _rollback_quietly(session)
+        raise StoreUnavailable(f"database {_describe(str(engine.url))} unavailable: {exc}") from exc
+    except BaseException:
+        _rollback_quietly(session)
+        raise
+    finally:
+        session.close()
+
+
+def _rollback_quietly(session: Session) -> None:
+    """Roll back; a database that is gone cannot roll back, and the first error is the one to report."""
+    try:
+        session.rollback()
+    except (sa_exc.SQLAlchemyError, StoreUnavailable):
+        pass
