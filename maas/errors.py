@@ -5,6 +5,7 @@
     ├── Unauthorized (401)
     ├── Forbidden (403)
     ├── ModelNotFound (404)        unknown model or version
+    ├── Conflict (409)             the name/version exists with other content, or the version is serving
     ├── PayloadTooLarge (413)
     ├── QuotaExceeded (429)
     ├── Unsupported (501)
@@ -22,6 +23,7 @@ __all__ = [
     "Unauthorized",
     "Forbidden",
     "ModelNotFound",
+    "Conflict",
     "PayloadTooLarge",
     "QuotaExceeded",
     "Unsupported",
@@ -56,6 +58,10 @@ class Forbidden(MaasError):
 
 class ModelNotFound(MaasError):
     status = 404
+
+
+class Conflict(MaasError):
+    status = 409
 
 
 class PayloadTooLarge(MaasError):
