@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above).")
     max_batch: int = Field(64, ge=1, description="Largest batch dimension accepted per request.")
+    max_model_bytes: int = Field(
+        1024 * 1024 * 1024, ge=1024, description="Largest ONNX file `maas models push` accepts (413 above)."
+    )
     gateway_replicas: int = Field(1, ge=1, description="Gateway (ingress) replicas.")
     gateway_max_ongoing_requests: int = Field(256, ge=1, description="In-flight requests per gateway replica.")
     tier_max_ongoing_requests: int = Field(64, ge=1, description="In-flight requests per tier model replica.")
