@@ -30,8 +30,11 @@ test-unit: models
 bench: models
 	PYTHONPATH=. $(BIN)/python -m bench.bench_serving
 
+# ruff (style, and TID251: only maas/serving imports ray) and lint-imports (every arrow of the layer table,
+# [tool.importlinter] in pyproject.toml); either fails the target.
 lint: $(STAMP)
 	$(BIN)/ruff check maas tests bench models
+	$(BIN)/lint-imports --no-cache --no-logo
 
 clean:
 	rm -rf models/build $(VENV)
