@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 
+from maas.cli.common import EXIT_ERROR, EXIT_USAGE, fail
 from maas.errors import ConfigError, InvalidInput, MaasError, ModelNotFound
 from maas.loadtest.console import fmt as _f
 from maas.loadtest.console import render_compare, render_run, render_selftest
@@ -34,28 +35,23 @@ T = TypeVar("T")
 _ARRIVALS = ("poisson", "constant", "gamma", "ramp", "steps")
 
 
-def _die(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
 @contextmanager
 def _exits() -> Iterator[None]:
     """Usage errors exit 2, tool errors exit 1; never a traceback."""
     try:
         yield
     except (ConfigError, InvalidInput, ModelNotFound) as exc:
-        raise _die(exc.message, 2) from None
+        raise fail(exc.message, EXIT_USAGE) from None
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(x) for x in err["loc"]) or "-"
-        raise _die(f"{where}: {err['msg']}", 2) from None
+        raise fail(f"{where}: {err['msg']}", EXIT_USAGE) from None
     except MaasError as exc:
-        raise _die(exc.message, 1) from None
+        raise fail(exc.message, EXIT_ERROR) from None
     except KeyboardInterrupt:
-        raise _die("interrupted before the run started", 1) from None
+        raise fail("interrupted before the run started", EXIT_ERROR) from None
     except (OSError, RuntimeError) as exc:
-        raise _die(f"{type(exc).__name__}: {exc}", 1) from None
+        raise fail(f"{type(exc).__name__}: {exc}", EXIT_ERROR) from None
 
 
 def _parse_steps(text: str) -> list[tuple[float, float]]:
@@ -151,13 +147,13 @@ def run(
     from maas.loadtest.schedule import ArrivalSpec
 
     if output not in ("text", "json"):
-        raise _die(f"-o {output!r}: allowed text, json", 2)
+        raise fail(f"-o {output!r}: allowed text, json", EXIT_USAGE)
     if arrival not in _ARRIVALS:
-        raise _die(f"--arrival {arrival!r}: allowed {', '.join(_ARRIVALS)}", 2)
+        raise fail(f"--arrival {arrival!r}: allowed {', '.join(_ARRIVALS)}", EXIT_USAGE)
     if rate <= 0 or duration <= 0:
-        raise _die("--rate and --duration must be > 0", 2)
+        raise fail("--rate and --duration must be > 0", EXIT_USAGE)
     if concurrency is not None and concurrency < 1:
-        raise _die("--concurrency must be >= 1", 2)
+        raise fail("--concurrency must be >= 1", EXIT_USAGE)
 
     def build() -> Any:
         from maas.loadtest.verdict import parse_threshold
@@ -218,7 +214,7 @@ def compare(
     from maas.loadtest.result import load_result
 
     if output not in ("text", "json") or not 0.5 <= confidence < 1.0 or iterations < 100:
-        raise _die("-o text|json, --confidence in [0.5, 1), --iterations >= 100", 2)
+        raise fail("-o text|json, --confidence in [0.5, 1), --iterations >= 100", EXIT_USAGE)
     doc_a, doc_b = _guard(lambda: load_result(a)), _guard(lambda: load_result(b))
     cmp = _guard(lambda: compare_results(doc_a, doc_b, iterations, confidence))
     if output == "json":
@@ -256,7 +252,7 @@ def find_peak_cmd(
     from maas.loadtest.verdict import parse_threshold
 
     if output not in ("text", "json") or not 0 < start_rps <= max_rps or duration <= 0 or not 0 < tolerance < 1:
-        raise _die("need 0 < --start-rps <= --max-rps, --duration > 0, 0 < --tolerance < 1, -o text|json", 2)
+        raise fail("need 0 < --start-rps <= --max-rps, --duration > 0, 0 < --tolerance < 1, -o text|json", EXIT_USAGE)
     slos = list(slo) or ["slo_attainment>=0.99"]
     _guard(lambda: [parse_threshold(s) for s in slos])
     request_mix = _guard(lambda: _build_mix(model, None if model else mix, None, {"deadline_ms": deadline_ms}))
@@ -325,7 +321,7 @@ def selftest(
     from maas.loadtest.selftest import run_selftest
 
     if stall_s <= 0 or rate <= 0 or duration <= 2 * stall_s or output not in ("text", "json"):
-        raise _die("need --stall-s > 0, --rate > 0, --duration > 2 x stall, -o text|json", 2)
+        raise fail("need --stall-s > 0, --rate > 0, --duration > 2 x stall, -o text|json", EXIT_USAGE)
     res = _guard(lambda: run_selftest(stall_s, rate, duration))
     if output == "json":
         typer.echo(json.dumps(res))

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from maas.cli.common import EXIT_USAGE, fail
 from maas.errors import ConfigError, MaasError
 
 __all__ = ["app", "explain_route"]
@@ -21,11 +22,6 @@ app = typer.Typer(help="Routing tools.", add_completion=False, no_args_is_help=T
 _OBJECTIVES = ("latency", "energy", "carbon", "balanced")
 _TOPOLOGY = Path("cluster/topology.yaml")
 _MODELS_DIR = Path("models/build")
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def _host_ms(model: str, precision: str, models_dir: Path, default_ms: float | None) -> float:
@@ -108,26 +104,26 @@ def explain(
 ) -> None:
     """Show the tier estimates for a request and the policy's ranking with the reason for each tier."""
     if objective not in _OBJECTIVES:
-        _fail(f"--objective: unknown value {objective!r} (allowed: {', '.join(_OBJECTIVES)})")
+        raise fail(f"--objective: unknown value {objective!r} (allowed: {', '.join(_OBJECTIVES)})", EXIT_USAGE)
     if deadline_ms is not None and deadline_ms <= 0:
-        _fail(f"--deadline-ms: {deadline_ms} is not > 0 (allowed: > 0)")
+        raise fail(f"--deadline-ms: {deadline_ms} is not > 0 (allowed: > 0)", EXIT_USAGE)
     if output not in ("table", "json"):
-        _fail(f"--output: unknown value {output!r} (allowed: table, json)")
+        raise fail(f"--output: unknown value {output!r} (allowed: table, json)", EXIT_USAGE)
     at_s = None
     if at is not None:
         try:
             at_s = dt.datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
         except ValueError:
-            _fail(f"--at: not an ISO-8601 time: {at!r} (allowed: e.g. 2026-11-21T09:00:00Z)")
+            raise fail(f"--at: not an ISO-8601 time: {at!r} (allowed: e.g. 2026-11-21T09:00:00Z)", EXIT_USAGE) from None
     try:
         result = explain_route(topology_file=topology, model=model, site=site, objective=objective,
                                deadline_ms=deadline_ms, strict=strict, at_s=at_s, policy_name=policy,
                                host_ms=host_ms, input_bytes=input_bytes, output_bytes=output_bytes,
                                models_dir=models_dir)
     except (ConfigError, MaasError) as exc:
-        _fail(exc.message)
+        raise fail(exc.message, EXIT_USAGE) from None
     except ValueError as exc:  # unknown policy
-        _fail(f"--policy: {exc}")
+        raise fail(f"--policy: {exc}", EXIT_USAGE) from None
     if output == "json":
         typer.echo(json.dumps(result, indent=2))
         return

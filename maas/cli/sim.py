@@ -14,18 +14,14 @@ from typing import Annotated
 
 import typer
 
-from maas.errors import ConfigError, MaasError
+from maas.cli.common import EXIT_USAGE, fail
+from maas.errors import MaasError
 
 __all__ = ["app", "render_table", "write_plot"]
 
 app = typer.Typer(help="Simulate routing policies on a scenario in virtual time.", add_completion=False)
 
 _OUTPUTS = ("table", "json")
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def _fmt(v: object, digits: int = 3) -> str:
@@ -121,24 +117,22 @@ def sim(
     from maas.sim.scenario import load_scenario
 
     if output not in _OUTPUTS:
-        _fail(f"--output: unknown value {output!r} (allowed: {', '.join(_OUTPUTS)})")
+        raise fail(f"--output: unknown value {output!r} (allowed: {', '.join(_OUTPUTS)})", EXIT_USAGE)
     if duration_s is not None and duration_s <= 0:
-        _fail(f"--duration-s: {duration_s} is not > 0 (allowed: > 0)")
+        raise fail(f"--duration-s: {duration_s} is not > 0 (allowed: > 0)", EXIT_USAGE)
     if plot is not None:
         if plot.suffix.lower() != ".png":
-            _fail(f"--plot: {plot} must end in .png (allowed: a .png path)")
+            raise fail(f"--plot: {plot} must end in .png (allowed: a .png path)", EXIT_USAGE)
         if not plot.parent.exists():
-            _fail(f"--plot: directory {plot.parent} does not exist")
+            raise fail(f"--plot: directory {plot.parent} does not exist", EXIT_USAGE)
     names = [p.strip() for p in policies.split(",") if p.strip()] or None
     try:
         spec = load_scenario(scenario)
         prep = prepare(spec, str(scenario), policies=names, seed=seed, bias=bias, duration_s=duration_s)
         progress = None if output == "json" else (lambda n: print(f"simulating {n} ...", file=sys.stderr))
         results = run(prep, oracle=oracle, progress=progress)
-    except ConfigError as exc:
-        _fail(exc.message)
-    except MaasError as exc:
-        _fail(exc.message)
+    except MaasError as exc:  # ConfigError included: every platform error here is about the input
+        raise fail(exc.message, EXIT_USAGE) from None
     if output == "json":
         typer.echo(json.dumps(results, indent=2, sort_keys=False))
     else:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from maas.errors import ConfigError, InvalidInput, MaasError, ModelNotFound
+from maas.cli.common import EXIT_USAGE, errors_to_exit, fail
 
 __all__ = ["app", "render_report"]
 
@@ -21,11 +21,6 @@ app = typer.Typer(help="Sim-to-real: the same scenario live (open-loop replay) a
                   add_completion=False)
 
 _OUTPUTS = ("table", "json")
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 def render_report(report: dict[str, Any]) -> None:
@@ -76,22 +71,18 @@ def sim_live(
     from maas.simlive.live import check, manifest_host_ms
 
     if output not in _OUTPUTS:
-        raise _fail(f"--output: unknown value {output!r} (allowed: {', '.join(_OUTPUTS)})", 2)
+        raise fail(f"--output: unknown value {output!r} (allowed: {', '.join(_OUTPUTS)})", EXIT_USAGE)
     for name, value in (("--warmup-s", warmup_s), ("--duration-s", duration_s), ("--timeout-s", timeout_s)):
         if value is not None and value <= 0:
-            raise _fail(f"{name}: {value} is not > 0 (allowed: > 0)", 2)
+            raise fail(f"{name}: {value} is not > 0 (allowed: > 0)", EXIT_USAGE)
     if not live.startswith(("http://", "https://")):
-        raise _fail(f"--live: {live!r} is not an http(s) URL (allowed: e.g. http://127.0.0.1:8000)", 2)
+        raise fail(f"--live: {live!r} is not an http(s) URL (allowed: e.g. http://127.0.0.1:8000)", EXIT_USAGE)
     progress = None if output == "json" else (lambda m: print(m, file=sys.stderr, flush=True))
-    try:
+    with errors_to_exit():  # bad input exits 2, a platform error 1
         spec = load_scenario(scenario)
         host_ms = manifest_host_ms(models_dir or load_settings(None).models_dir, list(spec.models))
         report = check(live.rstrip("/"), spec, str(scenario), host_ms=host_ms, warmup_s=warmup_s, seed=seed,
                        duration_s=duration_s, timeout_s=timeout_s, progress=progress)
-    except (ConfigError, InvalidInput, ModelNotFound) as exc:
-        raise _fail(exc.message, 2) from None
-    except MaasError as exc:
-        raise _fail(exc.message, 1) from None
     if output == "json":
         typer.echo(json.dumps(report, indent=2))
     else:

@@ -9,13 +9,13 @@ import datetime as dt
 import json
 import math
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from maas.cli.common import EXIT_USAGE, fail
 from maas.errors import ConfigError, InvalidInput
 
 __all__ = ["app"]
@@ -32,23 +32,18 @@ TopologyOpt = Annotated[Path, typer.Option("--topology", help="topology YAML fil
 OutputOpt = Annotated[str, typer.Option("-o", "--output", help="table or json")]
 
 
-def _fail(message: str) -> typer.Exit:
-    print(f"error: {message}", file=sys.stderr)
-    return typer.Exit(2)
-
-
 def _load(path: Path) -> Any:
     from maas.tiers import load_topology
 
     try:
         return load_topology(path)
     except ConfigError as exc:
-        raise _fail(exc.message) from None
+        raise fail(exc.message, EXIT_USAGE) from None
 
 
 def _check_output(output: str) -> None:
     if output not in ("table", "json"):
-        raise _fail(f"-o/--output: unknown format {output!r} (allowed: table, json)")
+        raise fail(f"-o/--output: unknown format {output!r} (allowed: table, json)", EXIT_USAGE)
 
 
 @app.command()
@@ -121,16 +116,16 @@ def timeline(
     """Contact windows per satellite, eclipses, battery state of charge and grid outages at one site."""
     _check_output(output)
     if not (0 < hours <= 24 * 14) or math.isnan(hours):
-        raise _fail(f"--hours: {hours} is out of range (allowed: 0 < hours <= 336)")
+        raise fail(f"--hours: {hours} is out of range (allowed: 0 < hours <= 336)", EXIT_USAGE)
     topo = _load(topology)
     if site not in set(topo.site_names):
-        raise _fail(f"--site: unknown site {site!r} (allowed: a site of {topology}, e.g. {topo.default_site})")
+        raise fail(f"--site: unknown site {site!r} (allowed: a site of {topology}, e.g. {topo.default_site})", EXIT_USAGE)
     t0 = topo.epoch_s
     if start is not None:
         try:
             t = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
         except ValueError:
-            raise _fail(f"--start: not an ISO-8601 time: {start!r} (allowed: e.g. 2026-11-21T00:00:00Z)") from None
+            raise fail(f"--start: not an ISO-8601 time: {start!r} (allowed: e.g. 2026-11-21T00:00:00Z)", EXIT_USAGE) from None
         t0 = (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
     from maas.clock import ManualClock
     from maas.tiers import World
@@ -140,7 +135,7 @@ def timeline(
         world = World(topo, ManualClock(t0), seed=seed)
         doc = site_timeline(world, site, t0, t0 + hours * 3600.0)
     except (ConfigError, InvalidInput) as exc:
-        raise _fail(exc.message) from None
+        raise fail(exc.message, EXIT_USAGE) from None
     if plot is not None:
         _write_plot(doc, plot, t0)
     if output == "json":
