@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     access_log: bool = Field(False, description="Ray Serve per-request access logs (cost CPU).")
     seed: int = Field(0, description="Seed for emulated randomness (network jitter).")
     ray_address: str | None = Field(None, description="Existing Ray cluster to join (None: start or find local).")
+    ray_probe_timeout_s: float = Field(
+        2.0, gt=0.0, le=10.0, description="How long the platform commands wait for a Ray GCS address to accept a TCP "
+        "connection before calling it dead (e.g. a stale ray_current_cluster file)."
+    )
+    deployment_refresh_s: float = Field(
+        2.0, gt=0.0, le=300.0, description="How often the gateway rediscovers the model@tier deployments (how soon "
+        "`maas deploy` / `maas undeploy` take effect in it)."
+    )
     data_dir: Path = Field(
         ROOT / ".maas", description="Local state: SQLite database, server.secret (key HMACs), admin.key, dev.key."
     )

@@ -19,7 +19,7 @@ __all__ = ["Gateway"]
 class Gateway:
     def __init__(self, settings: dict[str, Any]) -> None:
         self._settings = Settings(**settings)
-        self._dataplane = build_dataplane(self._settings, RayBackend())
+        self._dataplane = build_dataplane(self._settings, RayBackend(refresh_s=self._settings.deployment_refresh_s))
 
     def __serve_build_asgi_app__(self):
         return create_app(self._dataplane, max_body_bytes=self._settings.max_body_bytes)

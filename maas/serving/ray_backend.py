@@ -33,7 +33,10 @@ def discover() -> dict[str, list[str]]:
 
 
 class RayBackend:
-    def __init__(self, refresh_s: float = 2.0) -> None:
+    """Handles per ``model@tier``; ``refresh_s`` (``Settings.deployment_refresh_s``): how often the deployed
+    set is rediscovered in the background."""
+
+    def __init__(self, refresh_s: float) -> None:
         self._refresh_s = refresh_s
         self._handles: dict[tuple[str, str], serve.handle.DeploymentHandle] = {}
         self._deployed: dict[str, list[str]] = {}
