@@ -1,7 +1,8 @@
 """Injected time. Every component that needs time takes a ``Clock``; nothing else reads the system clock.
 
 ``WallClock`` is used in the live serving path; ``ManualClock`` in unit tests and anywhere virtual time is
-advanced by hand. The simulator's discrete-event engine provides its own clock with the same two methods.
+advanced by hand; ``VirtualClock`` is the simulator's, set by its discrete-event loop; ``MonotonicClock`` is the
+load generator's (``time.perf_counter`` based: intervals, not dates).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import asyncio
 import time
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "WallClock", "ManualClock"]
+__all__ = ["Clock", "WallClock", "ManualClock", "VirtualClock", "MonotonicClock"]
 
 
 @runtime_checkable
@@ -54,3 +55,33 @@ class ManualClock:
         if seconds > 0:
             self.slept_s.append(seconds)
             self._now_s += seconds
+
+
+class VirtualClock:
+    """The simulator's clock: ``now_s = epoch_s + t_s``, where ``t_s`` (scenario seconds) is set by its loop."""
+
+    __slots__ = ("epoch_s", "t_s")
+
+    def __init__(self, epoch_s: float) -> None:
+        self.epoch_s = epoch_s
+        self.t_s = 0.0
+
+    def now_s(self) -> float:
+        return self.epoch_s + self.t_s
+
+    async def sleep_s(self, seconds: float) -> None:  # pragma: no cover - the engine never sleeps
+        raise RuntimeError("VirtualClock is driven by the simulation, not slept on")
+
+
+class MonotonicClock:
+    """Wall-clock epoch seconds that never step: ``time.perf_counter`` anchored to ``time.time`` once."""
+
+    def __init__(self) -> None:
+        self._offset_s = time.time() - time.perf_counter()
+
+    def now_s(self) -> float:
+        return self._offset_s + time.perf_counter()
+
+    async def sleep_s(self, seconds: float) -> None:
+        if seconds > 0:
+            await asyncio.sleep(seconds)

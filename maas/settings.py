@@ -39,6 +39,18 @@ class Settings(BaseSettings):
     estimate_refresh_s: float = Field(
         1.0, gt=0.0, le=60.0, description="Tier estimates are reused this long (never past a contact window's end or a satellite handover spike's edge)."
     )
+    host_time_ewma: float = Field(
+        0.2, gt=0.0, le=1.0, description="Weight of each completion in the learned host time per (model, tier)."
+    )
+    default_host_ms: float = Field(
+        1.0, gt=0.0, description="Host compute time assumed for a model whose manifest has no profile."
+    )
+    initial_platform_ms: float = Field(
+        0.5, ge=0.0, description="Platform hop time assumed before the first completion teaches the real one."
+    )
+    orbit_warm_days: int = Field(
+        2, ge=0, le=7, description="Days of contact windows the gateway precomputes at start (yesterday onwards)."
+    )
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above).")
     max_batch: int = Field(64, ge=1, description="Largest batch dimension accepted per request.")
     max_model_bytes: int = Field(

@@ -2,10 +2,12 @@
 
 A request goes through ``DataPlane.infer``:
 1. decode the V2 body (JSON or binary extension) and validate it against the model's manifest;
-2. read routing hints (parameters, then X-Maas-* headers) and build one ``TierView`` per tier the model is on;
-3. the policy ranks the tiers; the first available one is taken (a pin or a strict deadline may 503 instead);
+2. read routing hints (parameters, then X-Maas-* headers);
+3. ask placement one question (``maas.placement.LivePlacer.place``) and get one answer: the tier, or a 503 with
+   the reason none can take it (a pin to an undeployed tier, a strict deadline no tier meets, nothing available);
 4. uplink delay, the tier's compute (queue + emulated device time), downlink delay, all through the clock;
-5. energy and carbon from the tier models; the response's parameters say what happened.
+5. placement accounts energy and carbon and learns from the completion; the response's parameters say what
+   happened.
 """
 
 from __future__ import annotations
@@ -19,13 +21,12 @@ import numpy as np
 
 from maas import __version__
 from maas.api.backend import TierBackend
-from maas.api.hints import RoutingHints
-from maas.api.placement import Placement, PlacementEstimator
+from maas.api.hints import parse_hints
 from maas.api.v2_codec import InferRequest, decode_request, encode_response
 from maas.clock import Clock
-from maas.errors import InvalidInput, NoFeasibleTier, NotReady
+from maas.errors import InvalidInput, NotReady
 from maas.models import Catalog, ModelManifest
-from maas.routing import Observation, RouteRequest, RoutingPolicy
+from maas.placement import LivePlacer, RouteRequest
 from maas.settings import Settings
 
 __all__ = ["DataPlane", "InferResult"]
@@ -48,21 +49,19 @@ class DataPlane:
         self,
         *,
         catalog: Catalog,
-        estimator: PlacementEstimator,
-        policy: RoutingPolicy,
+        placer: LivePlacer,
         backend: TierBackend,
         clock: Clock,
         settings: Settings,
         perf_counter=time.perf_counter,
     ) -> None:
         self._catalog = catalog
-        self._estimator = estimator
-        self._policy = policy
+        self._placer = placer
         self._backend = backend
         self._clock = clock
         self._settings = settings
         self._perf = perf_counter
-        self._rng = np.random.default_rng(settings.seed)
+        self._host_profiles: dict[tuple[str, str], dict[str, float]] = {}
 
     # -- health and metadata -------------------------------------------------------------------------------
     def live(self) -> bool:
@@ -108,6 +107,13 @@ class DataPlane:
         return bool(self._backend.deployed().get(m.name))
 
     # -- inference -----------------------------------------------------------------------------------------
+    def _profile(self, manifest: ModelManifest) -> dict[str, float]:
+        key = (manifest.name, manifest.version)
+        profile = self._host_profiles.get(key)
+        if profile is None:
+            profile = self._host_profiles[key] = manifest.host_ms_by_variant()
+        return profile
+
     async def infer(
         self, name: str, version: str | None, body: bytes, headers: Mapping[str, str]
     ) -> InferResult:
@@ -116,19 +122,33 @@ class DataPlane:
         request = decode_request(body, _header_length(headers))
         inputs, batch = _validate_inputs(manifest, request, self._settings.max_batch)
         binary_outputs, wanted = _requested_outputs(manifest, request)
-        hints = self._estimator.hints(request.parameters, headers)
+        placer = self._placer
+        hints = parse_hints(request.parameters, headers, tiers=placer.tier_names, site_exists=placer.site_exists,
+                            default_site=placer.default_site)
         deployed = self._backend.deployed().get(manifest.name, [])
         if not deployed:
             raise NotReady(f"model {manifest.name!r} is not deployed on any tier")
         output_bytes = _output_bytes(manifest, batch)
-        placement = self._place(manifest, hints, deployed, len(body), output_bytes)
+        route = RouteRequest(
+            model=manifest.name,
+            site=hints.site,
+            objective=hints.objective,
+            deadline_ms=hints.deadline_ms,
+            strict=hints.strict,
+            input_bytes=len(body),
+            output_bytes=output_bytes,
+            pinned_tier=hints.tier,
+        )
+        profile = self._profile(manifest)
+        placement = placer.place(route, deployed, profile)
+        compute_factor = placer.compute_factor(placement, profile)
 
-        up_ms, down_ms = self._estimator.sample_link_ms(placement, self._rng)
+        up_ms, down_ms = placer.sample_link_ms(placement)
         t0 = self._perf()
         await self._clock.sleep_s(up_ms / 1e3)
         t1 = self._perf()
-        with self._estimator.in_flight(manifest.name, placement.tier):
-            result = await self._backend.infer(manifest.name, placement.tier, inputs, placement.compute_factor)
+        with placer.in_flight(placement):
+            result = await self._backend.infer(manifest.name, placement.tier, inputs, compute_factor)
         t2 = self._perf()
         await self._clock.sleep_s(down_ms / 1e3)
         t3 = self._perf()
@@ -139,23 +159,11 @@ class DataPlane:
         hop_ms = max(0.0, backend_ms - result.queue_ms - ran_ms)
         platform_ms = ((t0 - t_start) + (self._perf() - t3)) * 1e3 + hop_ms
         latency_ms = up_ms + result.queue_ms + result.compute_ms + down_ms + platform_ms
-        energy_j, carbon_g = self._estimator.account(placement, result.host_ms, result.compute_ms)
-        self._estimator.learn(placement, result.host_ms, hop_ms)
-        self._policy.observe(
-            Observation(
-                placement.request,
-                placement.tier,
-                placement.view.latency_ms,
-                latency_ms,
-                energy_j=energy_j,
-                at_s=placement.t_s,
-                network_ms=placement.view.network_ms,
-            )
-        )
+        energy_j, carbon_g = placer.complete(placement, result.host_ms, result.compute_ms, hop_ms, latency_ms)
         params: dict[str, Any] = {
             "tier": placement.tier,
             "site": hints.site,
-            "policy": self._policy.name,
+            "policy": placer.policy.name,
             "latency_ms": round(latency_ms, 3),
             "uplink_ms": round(up_ms, 3),
             "queue_ms": round(result.queue_ms, 3),
@@ -164,7 +172,7 @@ class DataPlane:
             "platform_ms": round(platform_ms, 3),
             "energy_j": energy_j,
             "carbon_g": carbon_g,
-            "variant": self._estimator.precision(placement.tier),
+            "variant": placer.precision(placement.tier),
         }
         if hints.deadline_ms is not None:
             params["deadline_ms"] = hints.deadline_ms
@@ -178,37 +186,6 @@ class DataPlane:
             binary_outputs=binary_outputs,
         )
         return InferResult(body_out, header_len)
-
-    def _place(
-        self, manifest: ModelManifest, hints: RoutingHints, deployed: list[str], input_bytes: int, output_bytes: int
-    ) -> Placement:
-        if hints.tier is not None and hints.tier not in deployed:
-            raise NoFeasibleTier(
-                f"model {manifest.name!r} is not deployed on tier {hints.tier!r} (deployed on: {', '.join(deployed)})"
-            )
-        route = RouteRequest(
-            model=manifest.name,
-            site=hints.site,
-            objective=hints.objective,
-            deadline_ms=hints.deadline_ms,
-            strict=hints.strict,
-            input_bytes=input_bytes,
-            output_bytes=output_bytes,
-            pinned_tier=hints.tier,
-        )
-        views = self._estimator.views(manifest, route, deployed, output_bytes)
-        by_tier = {v.tier: v for v in views}
-        ranked, feasible = self._policy.choose_checked(route, views)
-        if hints.strict and hints.deadline_ms is not None and not feasible:
-            decision = self._policy.decide(route, views)
-            reasons = "; ".join(f"{t}: {r}" for t, r in decision.reasons.items())
-            raise NoFeasibleTier(f"no tier meets the strict deadline of {hints.deadline_ms} ms ({reasons})")
-        for tier in ranked:
-            view = by_tier[tier]
-            if view.available:
-                return self._estimator.placement(manifest, route, view, output_bytes)
-        reasons = "; ".join(f"{v.tier}: {v.reason or 'unavailable'}" for v in views if not v.available)
-        raise NoFeasibleTier(f"no tier can take this request now ({reasons})")
 
 
 def _header_length(headers: Mapping[str, str]) -> int | None:

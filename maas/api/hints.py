@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from maas.errors import InvalidInput
+from maas.placement import OBJECTIVES
 
-__all__ = ["OBJECTIVES", "RoutingHints", "parse_hints"]
+__all__ = ["RoutingHints", "parse_hints"]
 
-OBJECTIVES = ("latency", "balanced", "energy", "carbon")
 _HEADERS = {
     "deadline_ms": "x-maas-deadline-ms",
     "objective": "x-maas-objective",

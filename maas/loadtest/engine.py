@@ -19,27 +19,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from maas.clock import Clock
+from maas.clock import Clock, MonotonicClock
 from maas.loadtest.mix import PreparedEntry
 from maas.loadtest.recorder import Outcome, Recorder
 from maas.loadtest.schedule import Schedule
 from maas.loadtest.transport import Transport
 
 __all__ = ["MonotonicClock", "Counters", "run_open_loop", "run_closed_loop"]
-
-
-class MonotonicClock:
-    """Wall-clock epoch seconds that never step: ``time.perf_counter`` anchored to ``time.time`` once."""
-
-    def __init__(self) -> None:
-        self._offset_s = time.time() - time.perf_counter()
-
-    def now_s(self) -> float:
-        return self._offset_s + time.perf_counter()
-
-    async def sleep_s(self, seconds: float) -> None:
-        if seconds > 0:
-            await asyncio.sleep(seconds)
 
 
 @dataclass

@@ -141,6 +141,18 @@ class ModelManifest(_Strict):
             raise ValueError("preprocessing 'tokenize' needs a 'tokenizer'")
         return self
 
+    def host_ms(self, variant: str = "fp32") -> float | None:
+        """Median host latency (batch 1) measured for ``variant``, else fp32's; None when none was measured."""
+        for name in (variant, "fp32"):
+            value = self.profile.get(name, {}).get("host_ms_p50")
+            if value is not None:
+                return float(value)
+        return None
+
+    def host_ms_by_variant(self) -> dict[str, float]:
+        """``{variant: host_ms_p50}`` for every variant with a measured profile."""
+        return {v: float(p["host_ms_p50"]) for v, p in self.profile.items() if "host_ms_p50" in p}
+
     def variant_path(self, models_dir: Path, variant: str = "fp32") -> Path:
         """Where the ONNX file of ``variant`` lives under ``models_dir``; ModelNotFound for an unknown variant."""
         try:

@@ -14,9 +14,17 @@ from maas.routing.baselines import (
     RoundRobinPolicy,
     SingleTierPolicy,
 )
-from maas.routing.edge_aware import OBJECTIVES, EdgeAwarePolicy
+from maas.routing.edge_aware import EdgeAwarePolicy
 from maas.routing.lowest_latency import LowestLatencyPolicy
-from maas.routing.policy import Decision, Observation, RouteRequest, RoutingPolicy, TierView, basic_feasibility
+from maas.routing.policy import (
+    OBJECTIVES,
+    Decision,
+    Observation,
+    RouteRequest,
+    RoutingPolicy,
+    TierView,
+    basic_feasibility,
+)
 from maas.routing.views import TierQueue, pick_replica, queue_wait_ms, views_from_estimates
 
 __all__ = [

@@ -25,11 +25,10 @@ from statistics import NormalDist
 from maas.clock import Clock
 from maas.routing.budget import EnergyBudgets
 from maas.routing.correction import LatencyCorrector
-from maas.routing.policy import Decision, Observation, RouteRequest, RoutingPolicy, TierView
+from maas.routing.policy import OBJECTIVES, Decision, Observation, RouteRequest, RoutingPolicy, TierView
 
 __all__ = ["EdgeAwarePolicy", "OBJECTIVES"]
 
-OBJECTIVES = ("latency", "energy", "carbon", "balanced")
 _Z99 = NormalDist().inv_cdf(0.99)
 _INF = math.inf
 _SQRT2 = math.sqrt(2.0)

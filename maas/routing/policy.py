@@ -19,9 +19,12 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-__all__ = ["RouteRequest", "TierView", "RoutingPolicy", "Observation", "Decision", "basic_feasibility"]
+__all__ = ["OBJECTIVES", "RouteRequest", "TierView", "RoutingPolicy", "Observation", "Decision", "basic_feasibility"]
 
 _INF = math.inf
+
+OBJECTIVES = ("latency", "balanced", "energy", "carbon")
+"""What a request may ask the router to optimise (hints, policies, the route CLI and tenants' defaults)."""
 
 
 @dataclass(slots=True)

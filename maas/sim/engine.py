@@ -1,12 +1,13 @@
 """The virtual-time engine: one policy over one trace, as a discrete-event loop.
 
-Per request (arrival event): estimates from the world for every tier (biased if the scenario says so, overridden
-by faults), live queues -> ``views_from_estimates`` -> ``policy.choose`` (``choose_checked`` for strict requests)
--> dispatch to the first available ranked tier. Each tier location has replicas with ``slots`` FIFO servers
+Per request (arrival event): ``maas.placement.Placer.place`` (the gateway's placement core: the one estimate
+cache, biased if the scenario says so, faults applied, live queues -> views -> the policy ranks once) -> dispatch to
+the first available ranked tier. Each tier location has replicas with ``slots`` FIFO servers
 (in dispatch order); a request's latency is platform + true uplink + wait + true compute + true downlink.
 Completion is an event on a heap: it frees the in-flight count and feeds ``policy.observe``; every completion due
 at or before an arrival fires before that arrival is routed. A request fails when its tier has an outage during
-its service or its contact window closes before it completes.
+its service or its contact window closes before it completes (``maas.placement.Fault.blocks``, the same test the
+offline oracle applies).
 
 Only two kinds of event exist (arrivals, already sorted, and completions), so the loop is a sorted walk over the
 trace merged with one ``heapq`` of completions: SimPy's general machinery (a generator resumed and two event
@@ -17,51 +18,19 @@ validation (``maas.tiers.queueing``).
 from __future__ import annotations
 
 import heapq
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from maas.routing.policy import Observation, RouteRequest, RoutingPolicy
-from maas.routing.views import TierQueue, views_from_estimates
+from maas.clock import VirtualClock
+from maas.placement import Fault, NoPlacement, Placer, TierModels
+from maas.routing.policy import RouteRequest, RoutingPolicy
+from maas.routing.views import TierQueue
 from maas.sim.workload import Trace
-from maas.sim.world import Estimate, SimWorld
-from maas.tiers.world import reuse_until_s
 
 __all__ = ["EngineInput", "Fault", "RunRecord", "VirtualClock", "run_policy", "prefetch_sites"]
-
-
-class VirtualClock:
-    """The engine's ``Clock``: ``now_s = epoch_s + t_s``, where ``t_s`` (scenario seconds) is set by the loop."""
-
-    __slots__ = ("epoch_s", "t_s")
-
-    def __init__(self, epoch_s: float) -> None:
-        self.epoch_s = epoch_s
-        self.t_s = 0.0
-
-    def now_s(self) -> float:
-        return self.epoch_s + self.t_s
-
-    async def sleep_s(self, seconds: float) -> None:  # pragma: no cover - the engine never sleeps
-        raise RuntimeError("VirtualClock is driven by the simulation, not slept on")
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A fault window in scenario seconds; ``sites`` None means every site."""
-
-    kind: str  # outage | link_degradation
-    tier: str
-    start_s: float
-    end_s: float
-    sites: frozenset[str] | None = None
-    factor: float = 1.0
-
-    def hits(self, tier: str, site: str, t: float) -> bool:
-        return tier == self.tier and self.start_s <= t < self.end_s and (self.sites is None or site in self.sites)
 
 
 @dataclass
@@ -81,7 +50,7 @@ class EngineInput:
     trace: Trace
     link_ms: np.ndarray
     compute_mult: np.ndarray
-    world_factory: Callable[[VirtualClock], SimWorld]
+    world_factory: Callable[[VirtualClock], TierModels]
     epoch_s: float = 0.0
     platform_ms: float = 1.0
     bias: float = 0.0
@@ -90,6 +59,7 @@ class EngineInput:
     seed: int = 0
     tenant_epsilon: list[float | None] | None = None
     tier_host_ms: list[dict[str, float]] | None = None  # per model: the host time of the variant a tier serves
+    estimate_refresh_s: float = 0.0  # the reuse rule of the estimate cache (0: ask the tier models every request)
 
     def host_ms_on(self, model: int, tier: str) -> float:
         """Host compute time of ``model`` on ``tier``: ``tier_host_ms`` when it names the tier, else ``host_ms``."""
@@ -125,15 +95,7 @@ class _Loc:
         self.queue = TierQueue(in_flight=[0] * replicas, slots=slots, backlog_ms=[0.0] * replicas)
 
 
-def _biased(e, b: float) -> Estimate:
-    f = 1.0 + b
-    p99 = e.network_p99_ms
-    return Estimate(e.available, e.reason, e.uplink_ms * f, e.downlink_ms * f, e.compute_ms * f, e.energy_j,
-                    e.carbon_g, None if p99 is None else p99 * f, e.window_end_s, e.battery_j,
-                    e.battery_after_j, e.battery_reserve_j, e.device, e.valid_until_s)
-
-
-def prefetch_sites(world: SimWorld, inp: EngineInput) -> None:
+def prefetch_sites(world: TierModels, inp: EngineInput) -> None:
     """Let the world precompute what it needs for the sites of the trace (contact windows), if it can."""
     prefetch = getattr(world, "prefetch", None)
     if prefetch is not None and len(inp.trace) and any(world.kind(t) == "satellite" for t in inp.tiers):
@@ -151,9 +113,7 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
     link = inp.link_ms.tolist()
     cmult = inp.compute_mult.tolist()
     w0 = time.perf_counter()
-    tiers = inp.tiers
-    k_of = {t: k for k, t in enumerate(tiers)}
-    kinds = {t: world.kind(t) for t in tiers}
+    tiers = tuple(inp.tiers)
     capacity = {t: world.battery_capacity_j(t) for t in tiers}
     battery_tiers = {t for t in tiers if capacity[t]}
     n = len(inp.trace)
@@ -165,31 +125,26 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
     carbon_out = np.zeros(n)
     dec_out = np.zeros(n, dtype=np.int64)
     min_soc: float | None = None
-    rng = random.Random(inp.seed)
     locs: dict[tuple[str, str], _Loc] = {}
     site_queues: dict[str, dict[str, TierQueue]] = {}
     site_locs: dict[str, list[_Loc]] = {}
     faults = inp.faults
     outages = [f for f in faults if f.kind == "outage"]
     degradations = [f for f in faults if f.kind == "link_degradation"]
-    bias, platform_ms, epoch = inp.bias, inp.platform_ms, inp.epoch_s
-    # estimates of every tier for a (site, model) are reused as the live gateway reuses them (``reuse_until_s``);
-    # a world without ``refresh_s`` is asked on every request
-    refresh_s = float(getattr(world, "refresh_s", 0.0) or 0.0)
-    est_cache: dict[tuple[int, int], tuple[float, list, list]] = {}
+    placer = Placer(world, policy, refresh_s=inp.estimate_refresh_s, bias=inp.bias, faults=faults,
+                    fault_epoch_s=inp.epoch_s, seed=inp.seed, explain_refusals=False, exact_host=True)
+    place = placer.place
+    platform_ms, epoch = inp.platform_ms, inp.epoch_s
+    host_by_model = [tuple(inp.host_ms_on(m, t) for t in tiers) for m in range(len(inp.models))]
     eps = inp.tenant_epsilon or [None] * len(inp.tenant_names)
     requests = [
         [RouteRequest(model=m, site="", objective=inp.tenant_objective[j], deadline_ms=inp.tenant_deadline_ms[j],
                       strict=inp.tenant_strict[j], tenant=inp.tenant_names[j], epsilon=eps[j]) for m in inp.models]
         for j in range(len(inp.tenant_names))
     ]
-    perf = time.perf_counter_ns
-    observe = policy.observe
-    choose = policy.choose
-    choose_checked = policy.choose_checked
-    estimate = world.estimate
+    observe = placer.observe
     record_request = world.record_request
-    # completions: (finish_s, sequence, request, tier, loc, replica, estimated_ms, observed_ms, energy, ok, net_ms)
+    # completions: (finish_s, sequence, placement, loc, replica, observed_ms, energy, ok)
     pending: list[tuple] = []
     heappush, heappop = heapq.heappush, heapq.heappop
 
@@ -207,33 +162,12 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
             site_locs[site] = [lmap[t] for t in tiers]
         return qs, site_locs[site]
 
-    def estimates_for(si: int, site: str, mi: int, now: float) -> tuple[list, list]:
-        """[(tier, true estimate)] and [(tier, estimate shown to the router)] for one request."""
-        key = (si, mi)
-        hit = est_cache.get(key)
-        if hit is not None and now < hit[0]:
-            true_est, shown = hit[1], hit[2]
-        else:
-            t_s = epoch + now
-            b_in, b_out = inp.in_bytes[mi], inp.out_bytes[mi]
-            true_est = [(t, estimate(site, t, host_compute_ms=inp.host_ms_on(mi, t), input_bytes=b_in,
-                                     output_bytes=b_out, t_s=t_s)) for t in tiers]
-            shown = [(t, _biased(e, bias)) for t, e in true_est] if bias else true_est
-            if refresh_s > 0.0:
-                est_cache[key] = (reuse_until_s(t_s, refresh_s, (e for _, e in true_est)) - epoch, true_est, shown)
-        if outages:
-            down = [any(f.hits(t, site, now) for f in outages) for t in tiers]
-            if any(down):
-                true_est = [(t, _outage(e) if d else e) for (t, e), d in zip(true_est, down, strict=True)]
-                shown = [(t, _outage(e) if d else e) for (t, e), d in zip(shown, down, strict=True)]
-        return true_est, shown
-
     def complete(item: tuple) -> None:
         clock.t_s = item[0]
-        req, tier, loc, replica, est_ms, obs_ms, energy, ok, net_ms = item[2:]
+        placement, loc, replica, obs_ms, energy, ok = item[2:]
         loc.queue.in_flight[replica] -= 1
         if ok:
-            observe(Observation(req, tier, est_ms, obs_ms, energy, epoch + item[0], net_ms))
+            observe(placement, obs_ms, energy, epoch + item[0])
 
     for i in range(n):
         now = t_arr[i]
@@ -246,7 +180,6 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
         base = requests[ten_arr[i]][mi]
         req = RouteRequest(base.model, site, base.objective, base.deadline_ms, base.strict, 0, inp.in_bytes[mi],
                            None, inp.out_bytes[mi], base.tenant, i, base.epsilon)
-        true_est, shown = estimates_for(si, site, mi, now)
         qs, site_loc_list = queues_for(site)
         now_ms = now * 1000.0
         for loc in site_loc_list:  # what each replica reports: time until its first slot is free
@@ -254,29 +187,14 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
             for r, heap in enumerate(loc.heaps):
                 b = heap[0] - now_ms
                 backlog[r] = b if b > 0.0 else 0.0
-        views = views_from_estimates(shown, qs, now_s=epoch + now, platform_ms=platform_ms, kinds=kinds, rng=rng)
-        t0 = perf()
-        if req.strict:
-            ranking, feasible = choose_checked(req, views)
-            if not feasible:
-                ranking = []
-        else:
-            ranking = choose(req, views)
-        dec_out[i] = perf() - t0
-        view = None
-        for name in ranking:
-            for v in views:
-                if v.tier == name:
-                    if v.available:
-                        view = v
-                    break
-            if view is not None:
-                break
-        if view is None:
+        placement = place(req, tiers, host_by_model[mi], qs, epoch + now, key=(si, mi), platform_ms=platform_ms)
+        dec_out[i] = placer.last_decision_ns
+        if placement.__class__ is NoPlacement:
             continue  # dropped: rejected (strict) or nothing available
-        tier = view.tier
-        k = k_of[tier]
-        e = true_est[k][1]
+        view = placement.view
+        tier = placement.tier
+        k = placement.index
+        e = placement.estimate
         up, down = link[i][k]
         for f in degradations:
             if f.hits(tier, site, now):
@@ -295,9 +213,9 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
         if wend is not None and epoch + (finish + down) / 1000.0 > wend:
             ok = False
         for f in outages:
-            if f.tier == tier and f.start_s * 1000.0 < finish and start < f.end_s * 1000.0 and (
-                    f.sites is None or site in f.sites):
+            if f.blocks(tier, site, now, start / 1000.0, finish / 1000.0):
                 ok = False
+                break
         record_request(site, tier, start_s=epoch + start / 1000.0, compute_ms=compute, energy_j=e.energy_j)
         if tier in battery_tiers and e.battery_after_j is not None:
             soc = e.battery_after_j / capacity[tier]
@@ -313,15 +231,9 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
         else:
             failed_out[i] = True
         loc.queue.in_flight[view.replica] += 1
-        heappush(pending, (now + latency / 1000.0, i, req, tier, loc, view.replica, view.latency_ms, latency,
-                           e.energy_j, ok, view.uplink_ms + view.downlink_ms))
+        heappush(pending, (now + latency / 1000.0, i, placement, loc, view.replica, latency, e.energy_j, ok))
     while pending:
         complete(heappop(pending))
     wall = time.perf_counter() - w0
     return RunRecord(tier_out, lat_out, met_out, failed_out, energy_out, carbon_out, dec_out,
                      None if min_soc is None else float(min_soc), wall)
-
-
-def _outage(e) -> Estimate:
-    return Estimate(False, "fault: outage", e.uplink_ms, e.downlink_ms, e.compute_ms, e.energy_j, e.carbon_g,
-                    e.network_p99_ms)

@@ -13,15 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
+from maas.clock import VirtualClock
 from maas.errors import ConfigError, InvalidInput
+from maas.placement import Fault, Placer, TierModels
 from maas.routing import MAIN_POLICY, build_policy, policy_names
 from maas.routing.oracle import OracleInstance, solve_oracle
 from maas.routing.policy import RouteRequest, RoutingPolicy, TierView
-from maas.sim.engine import EngineInput, Fault, VirtualClock, prefetch_sites, run_policy
+from maas.sim.engine import EngineInput, prefetch_sites, run_policy
 from maas.sim.metrics import summarise, summarise_assignment
 from maas.sim.scenario import ScenarioSpec
 from maas.sim.workload import arrival_times, build_trace, read_trace_times
-from maas.sim.world import SimWorld, TableTier, TableWorld
+from maas.sim.world import TableTier, TableWorld
 
 __all__ = ["Prepared", "prepare", "run", "AssignmentPolicy", "oracle_instance"]
 
@@ -58,17 +60,17 @@ def _epoch_s(text: str, file: str) -> float:
         raise ConfigError(file, "epoch_start", f"not an ISO-8601 time: {text!r}", "e.g. 2026-01-01T00:00:00Z") from None
 
 
-def _world(spec: ScenarioSpec, file: str) -> tuple[Callable[[VirtualClock], SimWorld], list[str], list[str]]:
+def _world(spec: ScenarioSpec, file: str) -> tuple[Callable[[VirtualClock], TierModels], list[str], list[str]]:
     if spec.table_tiers is not None:
         tiers = [TableTier(**t.model_dump()) for t in spec.table_tiers]
         sites = spec.sites or ["site-0"]
         return (lambda clock: TableWorld(tiers)), [t.name for t in tiers], sites
-    from maas.sim.topology_world import topology_world_factory  # needs maas.tiers
+    from maas.placement import topology_tier_models_factory  # loads maas.tiers' topology
 
     path = (Path(file).parent / spec.topology).resolve()
     if not path.exists():
         raise ConfigError(file, "topology", f"file not found: {path}", "a topology YAML relative to the scenario")
-    factory, topology = topology_world_factory(path, seed=spec.seed, refresh_s=spec.estimate_refresh_s)
+    factory, topology = topology_tier_models_factory(path, seed=spec.seed)
     tiers, all_sites = list(topology.tier_names), list(topology.site_names)
     if spec.region is not None:
         if spec.region not in topology.regions:
@@ -157,6 +159,8 @@ def prepare(spec: ScenarioSpec, file: str, *, policies: list[str] | None = None,
         np.ones(len(trace)),
         world_factory=factory, epoch_s=epoch, platform_ms=spec.platform_ms, bias=bias, replicas=dict(spec.replicas),
         faults=faults, seed=seed, tenant_epsilon=[x.epsilon for x in tenants],
+        # a table world's figures (its battery) change with every request: it is asked every time
+        estimate_refresh_s=0.0 if spec.table_tiers is not None else spec.estimate_refresh_s,
     )
     _sample_links(inp, np.random.default_rng(seed + 1))
     return Prepared(spec, file, inp, list(chosen), duration)
@@ -179,11 +183,22 @@ def _sample_links(inp: EngineInput, rng: np.random.Generator) -> None:
 
 
 def oracle_instance(inp: EngineInput, bucket_s: float) -> tuple[OracleInstance, np.ndarray]:
-    """The oracle's view of the trace (true links, compute, availability and faults); also carbon per (r, k)."""
+    """The oracle's view of the trace; also carbon per (r, k).
+
+    It asks what the engine asks, the way the engine asks it: the same placement core's estimates (one
+    ``Placer`` over fresh tier models, with the engine's cache rule and faults, in trace order), the true link
+    samples and compute spread, and the one fault test (``Fault.blocks``) over the service the request would get
+    on an idle tier. A tier is feasible for request r when its estimate says available, the response is back
+    before the contact window ends, and no outage blocks it."""
     world = inp.world_factory(VirtualClock(inp.epoch_s))
     prefetch_sites(world, inp)
+    placer = Placer(world, _NoRanking(), refresh_s=inp.estimate_refresh_s, faults=inp.faults,
+                    fault_epoch_s=inp.epoch_s, seed=inp.seed, explain_refusals=False, exact_host=True)
     tr = inp.trace
     n, kk = len(tr), len(inp.tiers)
+    tiers = tuple(inp.tiers)
+    host_by_model = [tuple(inp.host_ms_on(m, t) for t in tiers) for m in range(len(inp.models))]
+    outages = [f for f in inp.faults if f.kind == "outage"]
     lat = np.full((n, kk), np.inf)
     service = np.zeros((n, kk))
     energy = np.zeros((n, kk))
@@ -193,18 +208,18 @@ def oracle_instance(inp: EngineInput, bucket_s: float) -> tuple[OracleInstance, 
     slots: list[int] = []
     caps: dict[str, float] = {}
     for i in range(n):
-        site = inp.sites[tr.site[i]]
-        m = tr.model[i]
-        now = tr.t_s[i]
-        for k, tier in enumerate(inp.tiers):
+        si, m, now = int(tr.site[i]), int(tr.model[i]), float(tr.t_s[i])
+        site = inp.sites[si]
+        _, true, _ = placer.estimates((si, m), site, tiers, host_by_model[m], inp.in_bytes[m], inp.out_bytes[m],
+                                      inp.epoch_s + now)
+        for k, tier in enumerate(tiers):
             key = (tier, world.location(site, tier))
             g = groups.get(key)
             if g is None:
                 g = groups[key] = len(slots)
                 slots.append(world.slots(tier) * inp.replicas.get(tier, 1))
             location[i, k] = g
-            e = world.estimate(site, tier, host_compute_ms=inp.host_ms_on(m, tier), input_bytes=inp.in_bytes[m],
-                               output_bytes=inp.out_bytes[m], t_s=inp.epoch_s + now)
+            e = true[k][1]
             if e.battery_j is not None and tier not in caps:
                 caps[tier] = e.battery_j - (e.battery_reserve_j or 0.0)
             up, down = inp.link_ms[i, k]
@@ -218,8 +233,8 @@ def oracle_instance(inp: EngineInput, bucket_s: float) -> tuple[OracleInstance, 
                 continue
             if e.window_end_s is not None and inp.epoch_s + now + total / 1000.0 > e.window_end_s:
                 continue
-            if any(f.kind == "outage" and f.tier == tier and f.start_s < now + total / 1000.0 and now < f.end_s
-                   and (f.sites is None or site in f.sites) for f in inp.faults):
+            start_s = now + (inp.platform_ms + up) / 1000.0
+            if any(f.blocks(tier, site, now, start_s, start_s + c / 1000.0) for f in outages):
                 continue
             lat[i, k] = total
     deadline = np.array([inp.tenant_deadline_ms[j] if inp.tenant_deadline_ms[j] is not None else np.inf
@@ -227,6 +242,15 @@ def oracle_instance(inp: EngineInput, bucket_s: float) -> tuple[OracleInstance, 
     inst = OracleInstance(list(inp.tiers), tr.t_s.copy(), deadline, lat, service, energy, np.array(slots),
                           bucket_s=bucket_s, energy_cap_j=caps or None, location=location)
     return inst, carbon
+
+
+class _NoRanking(RoutingPolicy):
+    """The oracle asks the placement core for estimates only; nothing is ranked."""
+
+    name = "none"
+
+    def choose(self, request: RouteRequest, views: list[TierView]) -> list[str]:  # pragma: no cover
+        return []
 
 
 def run(prep: Prepared, *, oracle: bool = True, progress: Callable[[str], None] | None = None,

@@ -1,46 +1,24 @@
-"""What the simulator needs from the tier models (``SimWorld``), and ``TableWorld``: a small fixed-number world
-for tests and for scenarios without a topology file.
+"""``TableWorld``: a small fixed-number world for tests and for scenarios without a topology file, behind the
+tier-model protocol placement uses (``maas.placement.TierModels``, here also ``SimWorld``).
 
-``TopologyWorld`` (maas.sim.topology_world) adapts ``maas.tiers.World`` to the same protocol.
+``maas.placement.TopologyTierModels`` puts ``maas.tiers.World`` behind the same protocol.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 import numpy as np
 
+from maas.placement import TierModels
 from maas.tiers.world import TierEstimate
 
 __all__ = ["SimWorld", "Estimate", "TableTier", "TableWorld"]
 
 
-class SimWorld(Protocol):
-    """The tier models as the simulator sees them (one instance per simulated policy: it holds battery state)."""
-
-    tier_names: list[str]
-
-    def kind(self, tier: str) -> str: ...
-
-    def slots(self, tier: str) -> int: ...
-
-    def location(self, site: str, tier: str) -> str:
-        """Which instance of ``tier`` serves ``site`` (a cell, a data centre...); queues are kept per location."""
-        ...
-
-    def estimate(self, site: str, tier: str, *, host_compute_ms: float, input_bytes: int, output_bytes: int,
-                 t_s: float) -> Any: ...
-
-    def sample_link_ms(self, site: str, tier: str, *, input_bytes: int, output_bytes: int,
-                       rng: np.random.Generator, t_s: float) -> tuple[float, float]: ...
-
-    def record_request(self, site: str, tier: str, *, start_s: float, compute_ms: float, energy_j: float) -> None: ...
-
-    def battery_capacity_j(self, tier: str) -> float | None:
-        """Capacity of one battery of the tier (None: the tier has no battery); estimates carry the charge."""
-        ...
+SimWorld = TierModels
+"""What the simulator needs from the tier models: ``maas.placement.TierModels`` (one protocol for both clocks)."""
 
 
 Estimate = TierEstimate

@@ -5,8 +5,7 @@ Pure and clock-injected (no Ray, no HTTP). Entry points: ``load_topology(path)``
 """
 
 from maas.tiers.energy import TierEnergy
-from maas.tiers.queueing import TierQueue, erlang_c_wait_s, mdc_wait_s
-from maas.tiers.simclock import SimClock
+from maas.tiers.queueing import erlang_c_wait_s, mdc_wait_s
 from maas.tiers.spec import TIER_KINDS, SiteSpec, TierSpec
 from maas.tiers.topology import Topology, load_topology
 from maas.tiers.world import TierEstimate, World, iso_utc
@@ -20,8 +19,6 @@ __all__ = [
     "World",
     "TierEstimate",
     "TierEnergy",
-    "SimClock",
-    "TierQueue",
     "erlang_c_wait_s",
     "mdc_wait_s",
     "iso_utc",

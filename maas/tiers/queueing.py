@@ -1,4 +1,5 @@
-"""Tier queues: a SimPy model of a tier with ``c`` compute slots (FIFO), and the formulas it is checked against.
+"""Tier queue formulas: what a tier with ``c`` compute slots (FIFO) waits, checked in the tests against a SimPy
+model of the tier (``tests/support/simpy_models.py``).
 
 - Erlang C (M/M/c): ``Wq = C(c, a) / (c*mu - lambda)`` with ``a = lambda/mu`` (Erlang 1917; any queueing text).
 - M/D/c, exact up to truncation, by the embedded-chain method of Crommelin (1932) as given in Tijms, *A First
@@ -11,12 +12,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
 
 import numpy as np
-import simpy
 
-__all__ = ["erlang_c_wait_s", "mdc_wait_s", "TierQueue", "simulate_mean_wait_s"]
+__all__ = ["erlang_c_wait_s", "mdc_wait_s"]
 
 
 def erlang_c_wait_s(arrival_rate: float, service_s: float, slots: int) -> float:
@@ -55,53 +54,3 @@ def mdc_wait_s(arrival_rate: float, service_s: float, slots: int, tol: float = 1
         raise ArithmeticError("M/D/c truncation too small for this load")
     lq = float(np.sum(np.maximum(k - slots, 0) * pi))
     return lq / arrival_rate
-
-
-class TierQueue:
-    """A tier with ``slots`` concurrent compute slots; requests wait FIFO for a slot, then hold it."""
-
-    def __init__(self, env: simpy.Environment, slots: int) -> None:
-        self.env = env
-        self.slots = slots
-        self.resource = simpy.Resource(env, capacity=slots)
-        self.waits_s: list[float] = []
-
-    @property
-    def in_flight(self) -> int:
-        return self.resource.count
-
-    @property
-    def queued(self) -> int:
-        return len(self.resource.queue)
-
-    def serve(self, service_s: float) -> Generator[simpy.events.Event, None, None]:
-        """SimPy process: wait for a slot, record the wait, hold the slot for ``service_s``."""
-        arrived = self.env.now
-        with self.resource.request() as req:
-            yield req
-            self.waits_s.append(self.env.now - arrived)
-            yield self.env.timeout(service_s)
-
-
-def simulate_mean_wait_s(
-    slots: int,
-    arrival_rate: float,
-    service: Callable[[np.random.Generator], float],
-    n_requests: int,
-    seed: int = 0,
-    warmup: int = 1000,
-) -> float:
-    """Poisson arrivals into a ``TierQueue``; mean wait of requests after the first ``warmup``."""
-    env = simpy.Environment()
-    queue = TierQueue(env, slots)
-    rng = np.random.default_rng(seed)
-    gaps = rng.exponential(1.0 / arrival_rate, n_requests)
-
-    def arrivals() -> Generator[simpy.events.Event, None, None]:
-        for gap in gaps:
-            yield env.timeout(gap)
-            env.process(queue.serve(service(rng)))
-
-    env.process(arrivals())
-    env.run()
-    return float(np.mean(queue.waits_s[warmup:]))

@@ -1,7 +1,7 @@
 """``World``: the tiers' stateful models in real or virtual time, behind one fast ``estimate`` call.
 
 Lifecycle:
-1. Build with a ``Topology``, a ``Clock`` (``WallClock`` live, ``SimClock``/``ManualClock`` virtual) and a seed.
+1. Build with a ``Topology``, a ``Clock`` (``WallClock`` live, ``VirtualClock``/``ManualClock`` virtual) and a seed.
 2. For each request the gateway or simulator calls ``estimate(site, tier, ...)`` per tier (availability,
    expected link delays, emulated device time, energy, carbon, battery) and, to emulate the real delay,
    ``sample_link_ms(...)``.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from maas.tiers.queueing import erlang_c_wait_s, mdc_wait_s, simulate_mean_wait_s
+from maas.tiers.queueing import erlang_c_wait_s, mdc_wait_s
+from tests.support.simpy_models import simulate_mean_wait_s
 
 SLOTS, RATE, SERVICE_S, N = 4, 2.0, 1.0, 200_000
 

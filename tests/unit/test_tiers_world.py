@@ -11,7 +11,8 @@ import simpy
 import yaml
 
 from maas.clock import ManualClock
-from maas.tiers import SimClock, World, load_topology
+from maas.tiers import World, load_topology
+from tests.support.simpy_models import SimClock
 
 DEFAULT = Path(__file__).resolve().parents[2] / "cluster" / "topology.yaml"
 T0 = dt.datetime(2026, 11, 21, 6, 0, tzinfo=dt.UTC).timestamp()

@@ -1,10 +1,10 @@
-"""``TopologyWorld``: ``maas.tiers.World`` behind the simulator's ``SimWorld`` protocol.
+"""What placement needs from the tier models (``TierModels``), and ``TopologyTierModels``: ``maas.tiers.World``
+behind that protocol, for the live gateway (wall clock) and the simulator (virtual clock) alike.
 
 Queues are kept per tier location: the SME site's cell for base-station and optical-access tiers, its data centre
 for the ground tier, one shared location for the satellite tier (the serving satellite changes over time).
-Estimates are cached per (site, tier, model profile) for ``refresh_s`` of virtual time (and never past the end of
-a contact window, past a handover spike's edge): a ``World.estimate`` costs ~15 us, four per request would cap the simulator near 15,000
-requests per second. Contact windows are prefetched for the sites in use in one vectorised pass (disk-cached).
+Estimates are NOT cached here: ``maas.placement.estimates.EstimateCache`` is the one estimate cache.
+Contact windows are prefetched for the sites in use in one vectorised pass (disk-cached).
 """
 
 from __future__ import annotations
@@ -12,29 +12,63 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from maas.clock import Clock
 from maas.tiers import Topology, World, load_topology
 from maas.tiers.contacts import default_cache_dir
-from maas.tiers.world import reuse_until_s
+from maas.tiers.world import TierEstimate
 
-__all__ = ["TopologyWorld", "topology_world_factory"]
+__all__ = ["TierModels", "TopologyTierModels", "topology_tier_models_factory"]
 
 
-class TopologyWorld:
-    """Adapter from ``maas.tiers.World`` to ``maas.sim.world.SimWorld``."""
+class TierModels(Protocol):
+    """The tier models as placement sees them (one instance per simulated policy: it holds battery state)."""
 
-    def __init__(self, topology: Topology, clock: Any, seed: int = 0, refresh_s: float = 1.0,
-                 cache_dir: Path | None = None) -> None:
+    tier_names: list[str]
+
+    def kind(self, tier: str) -> str: ...
+
+    def slots(self, tier: str) -> int: ...
+
+    def location(self, site: str, tier: str) -> str:
+        """Which instance of ``tier`` serves ``site`` (a cell, a data centre...); queues are kept per location."""
+        ...
+
+    def estimate(self, site: str, tier: str, *, host_compute_ms: float, input_bytes: int, output_bytes: int,
+                 t_s: float) -> TierEstimate: ...
+
+    def sample_link_ms(self, site: str, tier: str, *, input_bytes: int, output_bytes: int,
+                       rng: np.random.Generator, t_s: float) -> tuple[float, float]: ...
+
+    def record_request(self, site: str, tier: str, *, start_s: float, compute_ms: float, energy_j: float) -> None: ...
+
+    def battery_capacity_j(self, tier: str) -> float | None:
+        """Capacity of one battery of the tier (None: the tier has no battery); estimates carry the charge."""
+        ...
+
+
+class TopologyTierModels:
+    """``maas.tiers.World`` as ``TierModels``: each tier's estimate for the variant (precision) it serves."""
+
+    def __init__(self, topology: Topology, clock: Clock, seed: int = 0, cache_dir: Path | None = None) -> None:
         self.topology = topology
         self.world = World(topology, clock, seed, cache_dir=cache_dir or default_cache_dir())
         self.tier_names = list(topology.tier_names)
         self._spec = topology.tiers
         self._precision = {t: s.precision for t, s in self._spec.items()}
-        self.refresh_s = refresh_s
-        self._cache: dict[tuple, tuple[float, float, Any]] = {}
+
+    def precision(self, tier: str) -> str:
+        return self._precision[tier]
+
+    def site_exists(self, name: str) -> bool:
+        try:
+            self.topology.site(name)
+        except (KeyError, LookupError, ValueError):
+            return False
+        return True
 
     def prefetch(self, sites: list[str], t0_s: float, t1_s: float) -> None:
         """Compute the contact windows of ``sites`` for the days [t0_s - 1 day, t1_s] in one pass each."""
@@ -67,16 +101,9 @@ class TopologyWorld:
         return s.cell or site
 
     def estimate(self, site: str, tier: str, *, host_compute_ms: float, input_bytes: int, output_bytes: int,
-                 t_s: float) -> Any:
-        key = (site, tier, host_compute_ms, input_bytes, output_bytes)
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] <= t_s < hit[1]:
-            return hit[2]
-        est = self.world.estimate(site, tier, host_compute_ms=host_compute_ms, precision=self._precision[tier],
-                                  input_bytes=input_bytes, output_bytes=output_bytes, t_s=t_s)
-        if self.refresh_s > 0:
-            self._cache[key] = (t_s, reuse_until_s(t_s, self.refresh_s, (est,)), est)
-        return est
+                 t_s: float) -> TierEstimate:
+        return self.world.estimate(site, tier, host_compute_ms=host_compute_ms, precision=self._precision[tier],
+                                   input_bytes=input_bytes, output_bytes=output_bytes, t_s=t_s)
 
     def sample_link_ms(self, site: str, tier: str, *, input_bytes: int, output_bytes: int,
                        rng: np.random.Generator, t_s: float) -> tuple[float, float]:
@@ -91,8 +118,7 @@ class TopologyWorld:
         return None if b is None else b.capacity_j
 
 
-def topology_world_factory(path: Path, seed: int = 0, refresh_s: float = 1.0
-                           ) -> tuple[Callable[[Any], TopologyWorld], Topology]:
-    """Load the topology once; return a factory of fresh worlds (one per simulated policy) and the topology."""
+def topology_tier_models_factory(path: Path, seed: int = 0) -> tuple[Callable[[Any], TopologyTierModels], Topology]:
+    """Load the topology once; return a factory of fresh tier models (one per simulated policy) and the topology."""
     topology = load_topology(path)
-    return (lambda clock: TopologyWorld(topology, clock, seed, refresh_s)), topology
+    return (lambda clock: TopologyTierModels(topology, clock, seed)), topology

@@ -1,0 +1,137 @@
+"""``Placer``: the one place a request is placed, for both clocks.
+
+Lifecycle (the gateway on the wall clock through ``LivePlacer``; the simulator's engine on its virtual clock):
+1. Build once with the tier models, a policy, the reuse rule's ``refresh_s``, the faults in force and a seed.
+2. Per request: ``place(request, tiers, host_ms, queues, now_s, ...)`` asks the one estimate cache for every
+   tier, applies the faults, builds the views with the live queues (``views_from_estimates``), lets the policy
+   rank them (once), and answers with one thing: a ``Placement`` on the first available ranked tier, or a
+   ``NoPlacement`` with the reason.
+3. After the request ran: ``account(placement, host_ms, compute_ms, start_s)`` books its energy to the tier
+   models and returns (energy J, carbon g); ``observe(placement, observed_ms, energy_j, at_s)`` lets the policy
+   learn from the completion.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+
+from maas.placement.estimates import EstimateCache, EstimateSet, _Line, outage_estimate
+from maas.placement.faults import Fault
+from maas.placement.tier_models import TierModels
+from maas.routing.policy import Observation, RouteRequest, RoutingPolicy, TierView
+from maas.routing.views import TierQueue, views_from_estimates
+from maas.tiers.world import TierEstimate
+
+__all__ = ["Placer", "Placement", "NoPlacement"]
+
+
+@dataclass(slots=True)
+class Placement:
+    """The tier chosen for one request: its view (what the router saw), its true estimate, and when."""
+
+    request: RouteRequest
+    tier: str
+    index: int
+    view: TierView
+    estimate: TierEstimate
+    line: _Line
+    t_s: float
+
+
+@dataclass(slots=True)
+class NoPlacement:
+    """No tier takes the request: ``strict`` when a strict deadline is unmeetable, else nothing is available."""
+
+    reason: str
+    strict: bool
+
+
+class Placer:
+    """Places requests on tiers with one estimate cache, one fault model and one policy."""
+
+    def __init__(self, models: TierModels, policy: RoutingPolicy, *, refresh_s: float, bias: float = 0.0,
+                 network_scale: float = 1.0, compute_scale: float = 1.0, faults: Sequence[Fault] = (),
+                 fault_epoch_s: float = 0.0, seed: int = 0, explain_refusals: bool = True,
+                 exact_host: bool = False) -> None:
+        self.models = models
+        self.policy = policy
+        self.cache = EstimateCache(models, refresh_s=refresh_s, bias=bias, network_scale=network_scale,
+                                   compute_scale=compute_scale, exact_host=exact_host)
+        self.faults: list[Fault] = list(faults)
+        self.fault_epoch_s = fault_epoch_s
+        self.kinds = {t: models.kind(t) for t in models.tier_names}
+        self.rng = random.Random(seed)
+        self.explain_refusals = explain_refusals
+        self.last_decision_ns = 0
+        self._outages = [f for f in self.faults if f.kind == "outage"]
+
+    def set_faults(self, faults: Sequence[Fault]) -> None:
+        """Replace the faults in force (the live gateway's rehearsed faults; the simulator's scenario faults)."""
+        self.faults = list(faults)
+        self._outages = [f for f in self.faults if f.kind == "outage"]
+
+    def estimates(self, key: Hashable, site: str, tiers: Sequence[str], host_ms: Sequence[float], input_bytes: int,
+                  output_bytes: int, now_s: float) -> tuple[EstimateSet, list, list]:
+        """The estimate set plus (true, shown) lists with the outages in force at ``now_s`` applied."""
+        es = self.cache.estimates(key, site, tiers, host_ms, input_bytes, output_bytes, now_s)
+        true, shown = es.true, es.shown
+        if self._outages:
+            t = now_s - self.fault_epoch_s
+            down = [any(f.hits(tier, site, t) for f in self._outages) for tier in tiers]
+            if any(down):
+                true = [(n, outage_estimate(e) if d else e) for (n, e), d in zip(true, down, strict=True)]
+                shown = [(n, outage_estimate(e) if d else e) for (n, e), d in zip(shown, down, strict=True)]
+        return es, true, shown
+
+    def place(self, request: RouteRequest, tiers: Sequence[str], host_ms: Sequence[float],
+              queues: Mapping[str, TierQueue], now_s: float, *, key: Hashable, platform_ms: float
+              ) -> Placement | NoPlacement:
+        """Rank ``tiers`` for ``request`` and pick the first available one (see the module's lifecycle)."""
+        es, true, shown = self.estimates(key, request.site, tiers, host_ms, request.input_bytes,
+                                         request.output_bytes, now_s)
+        views = views_from_estimates(shown, queues, now_s=now_s, platform_ms=platform_ms, kinds=self.kinds,
+                                     rng=self.rng)
+        policy = self.policy
+        t0 = time.perf_counter_ns()
+        strict = request.strict and request.deadline_ms is not None
+        if strict:
+            if self.explain_refusals:
+                decision = policy.decide(request, views)
+                ranking, feasible = decision.ranking, decision.feasible
+            else:
+                ranking, feasible = policy.choose_checked(request, views)
+        else:
+            ranking, feasible = policy.choose(request, views), True
+        self.last_decision_ns = time.perf_counter_ns() - t0
+        if strict and not feasible:
+            why = ""
+            if self.explain_refusals:
+                why = " (" + "; ".join(f"{t}: {r}" for t, r in decision.reasons.items()) + ")"
+            return NoPlacement(f"no tier meets the strict deadline of {request.deadline_ms:g} ms{why}", True)
+        for name in ranking:
+            for k, v in enumerate(views):
+                if v.tier == name:
+                    if v.available:
+                        return Placement(request, name, k, v, true[k][1], es.lines[k], now_s)
+                    break
+        if not self.explain_refusals:
+            return NoPlacement("no tier available", False)
+        reasons = "; ".join(f"{v.tier}: {v.reason or 'unavailable'}" for v in views if not v.available)
+        return NoPlacement(f"no tier can take this request now ({reasons or 'no tier ranked'})", False)
+
+    def account(self, placement: Placement, host_ms: float, compute_ms: float, start_s: float) -> tuple[float, float]:
+        """Energy (J) and carbon (g) of a request that ran ``host_ms`` on the host (``compute_ms`` emulated device
+        time), booked to the tier models (device ledger, satellite battery) as starting at ``start_s``."""
+        energy_j, carbon_g = placement.line.energy_carbon(host_ms)
+        self.models.record_request(placement.request.site, placement.tier, start_s=start_s, compute_ms=compute_ms,
+                                   energy_j=energy_j)
+        return energy_j, carbon_g
+
+    def observe(self, placement: Placement, observed_ms: float, energy_j: float, at_s: float) -> None:
+        """Feed a completed request back to the policy (online correction, energy budgets)."""
+        view = placement.view
+        self.policy.observe(Observation(placement.request, placement.tier, view.latency_ms, observed_ms, energy_j,
+                                        at_s, view.uplink_ms + view.downlink_ms))
