@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from maas.cli import loadtest, platform, route, sim, sim_live, tiers
-from maas.models import cli as models_cli
+from maas.cli import models as models_cli
 
 __all__ = ["app", "main"]
 

@@ -130,7 +130,7 @@ def _spec(node, field: str, label: str, batch: bool) -> TensorSpec:
 
 
 def generate_inputs(specs: list[TensorSpec], batch: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Deterministic inputs for ``specs``: floats ~ N(0, 1), integers in [0, 10), BYTES ``b"maas"``."""
+    """Deterministic inputs for ``specs``: floats ~ N(0, 1), integers 0 or 1 (valid ids, masks and type ids), BYTES ``b"maas"``."""
     rng = np.random.default_rng(seed)
     feeds = {}
     for spec in specs:
@@ -143,7 +143,7 @@ def generate_inputs(specs: list[TensorSpec], batch: int, seed: int = 0) -> dict[
         elif np.issubdtype(dtype, np.floating):
             feeds[spec.name] = rng.standard_normal(shape).astype(dtype)
         else:
-            feeds[spec.name] = rng.integers(0, 10, size=shape).astype(dtype)
+            feeds[spec.name] = rng.integers(0, 2, size=shape).astype(dtype)
     return feeds
 
 

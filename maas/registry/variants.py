@@ -153,8 +153,10 @@ def agreement(
             result[f"{name}.mean_abs_diff"] = round(float(diff.mean()) if diff.size else 0.0, 6)
             if a.ndim >= 2:
                 flat_a, flat_b = a.reshape(len(a), -1), b.reshape(len(b), -1)
-                norms = np.linalg.norm(flat_a, axis=1) * np.linalg.norm(flat_b, axis=1)
+                norm_a, norm_b = np.linalg.norm(flat_a, axis=1), np.linalg.norm(flat_b, axis=1)
+                norms = norm_a * norm_b
                 cosine = np.sum(flat_a * flat_b, axis=1) / np.where(norms == 0, 1.0, norms)
+                cosine[(norm_a == 0) & (norm_b == 0)] = 1.0  # two zero vectors agree
                 result[f"{name}.cosine_min"] = round(float(cosine.min()), 6)
             if a.ndim == 2 and a.shape[1] > 1:
                 result[f"{name}.argmax_agreement"] = round(float(np.mean(a.argmax(1) == b.argmax(1))), 6)

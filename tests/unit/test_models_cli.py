@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from maas.models.cli import app
+from maas.cli.models import app
 
 runner = CliRunner()
 

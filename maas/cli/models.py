@@ -1,7 +1,9 @@
-"""``maas models``: list, show, verify and build the reference models of the catalog.
+"""``maas models``: the model registry (push, list, show, rm, register-built) and the built reference models.
 
-Mount with ``app.add_typer(models_cli.app, name="models")``. Exit codes: 0 ok, 1 a check failed,
-2 bad input (unknown model, broken manifest: file/field/allowed named).
+``list`` and ``show`` read the registry (``--data-dir``, default settings ``data_dir``), or a built models
+directory when ``--models-dir`` is given; ``verify`` and ``build`` work on the built directory.
+Mount with ``app.add_typer(models_cli.app, name="models")``. Exit codes: 0 ok, 1 a check failed or the database
+is unavailable, 2 bad input (unknown model, bad name/version/file, conflict: the field and allowed values named).
 """
 
 from __future__ import annotations
@@ -13,18 +15,23 @@ from typing import Annotated
 
 import typer
 
-from maas.errors import ConfigError, ModelNotFound
+from maas.errors import ConfigError, MaasError, ModelNotFound, NotReady
 
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="Reference models: catalog, manifests, artifact checks, build.", add_completion=False, no_args_is_help=True
+    help="Model registry (push, list, show, rm) and the reference models (verify, build).",
+    add_completion=False,
+    no_args_is_help=True,
 )
 
 ModelsDirOpt = Annotated[
     Path | None, typer.Option("--models-dir", help="built models directory (default: settings models_dir)")
 ]
 OutputOpt = Annotated[str, typer.Option("-o", "--output", help="table or json")]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="registry data directory (default: settings data_dir)")
+]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -52,6 +59,24 @@ def _catalog(models_dir: Path | None):
         raise _fail(exc.message) from None
 
 
+def _registry(data_dir: Path | None):
+    from maas.registry import open_registry
+    from maas.settings import load_settings
+
+    try:
+        return open_registry(load_settings(None, data_dir=data_dir))
+    except MaasError as exc:
+        raise _fail(exc.message, 1 if isinstance(exc, NotReady) else 2) from None
+
+
+def _int_version(version: str | None, field: str) -> int | None:
+    if version is None:
+        return None
+    if not version.isdigit() or int(version) < 1:
+        raise _fail(f"{field}: {version!r} is not a version (allowed: an integer >= 1)")
+    return int(version)
+
+
 def _check_output(output: str) -> None:
     if output not in ("table", "json"):
         raise _fail(f"-o/--output: unknown format {output!r} (allowed: table, json)")
@@ -68,9 +93,14 @@ def _signature(specs) -> str:
 
 
 @app.command("list")
-def list_models(models_dir: ModelsDirOpt = None, output: OutputOpt = "table") -> None:
-    """Every built model: signature, variants with size, host ms p50 and the headline quality figure."""
+def list_models(models_dir: ModelsDirOpt = None, output: OutputOpt = "table", data_dir: DataDirOpt = None) -> None:
+    """Every registered version (or every built model with --models-dir): signature, variants, host ms, quality."""
     _check_output(output)
+    if models_dir is None:
+        from maas.cli.models_registry import list_registry
+
+        list_registry(_registry(data_dir), output)
+        return
     catalog = _catalog(models_dir)
     if output == "json":
         print(json.dumps([m.model_dump(mode="json") for m in catalog.manifests()], indent=2))
@@ -96,8 +126,14 @@ def show(
     name: Annotated[str, typer.Argument(help="model name")],
     version: Annotated[str | None, typer.Option(help="model version (default: highest)")] = None,
     models_dir: ModelsDirOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
-    """The full manifest of one model, as JSON."""
+    """One version as JSON: registry record and manifest (the built manifest with --models-dir)."""
+    if models_dir is None:
+        from maas.cli.models_registry import show_registry
+
+        show_registry(_registry(data_dir), name, _int_version(version, "--version"))
+        return
     try:
         manifest = _catalog(models_dir).get(name, version)
     except ModelNotFound as exc:
@@ -141,3 +177,42 @@ def build(
         code = int(exc.code or 2)
     if code:
         raise typer.Exit(code)
+
+
+@app.command()
+def push(
+    path: Annotated[Path, typer.Argument(help="ONNX file to register")],
+    name: Annotated[str, typer.Option("--name", help="model name: [a-z0-9._-], at most 64 characters")],
+    version: Annotated[str | None, typer.Option("--version", help="version (default: the next integer)")] = None,
+    description: Annotated[str | None, typer.Option("--description", help="what the model does")] = None,
+    calibration: Annotated[
+        Path | None, typer.Option("--calibration", help=".npz of inputs (one array per input): static int8")
+    ] = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Check, quantise (int8), measure and register an ONNX file; prints what it did."""
+    from maas.cli.models_registry import run_push
+
+    run_push(_registry(data_dir), path, name, _int_version(version, "--version"), description, calibration)
+
+
+@app.command("rm")
+def remove(
+    target: Annotated[str, typer.Argument(metavar="NAME:VERSION", help="the version to remove, e.g. churn-clf:2")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Remove one registered version (refused while it is serving) and the artifacts only it used."""
+    from maas.cli.models_registry import run_remove
+
+    name, _, version = target.rpartition(":")
+    if not name or not version.isdigit() or int(version) < 1:
+        raise _fail(f"NAME:VERSION: {target!r} (allowed: a model name and an integer version >= 1, e.g. churn-clf:2)")
+    run_remove(_registry(data_dir), name, int(version))
+
+
+@app.command("register-built")
+def register_built_cmd(models_dir: ModelsDirOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Register the built reference models (idempotent: the same bytes again change nothing)."""
+    from maas.cli.models_registry import run_register_built
+
+    run_register_built(_registry(data_dir), _models_dir(models_dir))
