@@ -128,7 +128,8 @@ class TenantInfo:
 
 def _check_number(name: str, value: Any, low: float, high: float, integer: bool, none: str = "no limit") -> Any:
     kind = "an integer" if integer else "a number"
-    allowed = f"{kind} in [{low:g}, {high:g}]" + (f", or none for {none}" if none else "")
+    bounds = f"[{int(low)}, {int(high)}]" if integer else f"[{low:g}, {high:g}]"
+    allowed = f"{kind} in {bounds}" + (f", or none for {none}" if none else "")
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"{name}: {value!r} is not {kind} (allowed: {allowed})")
     if integer and isinstance(value, float):
@@ -170,11 +171,15 @@ def _validated(changes: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in changes.items():
         if key == "contact":
-            if value is not None and (not isinstance(value, str) or len(value) > CONTACT_MAX_CHARS or not value.isprintable()):
+            if value is not None and (
+                not isinstance(value, str) or len(value) > CONTACT_MAX_CHARS or not value.isprintable()
+            ):
                 raise InvalidInput(f"contact: must be printable text of at most {CONTACT_MAX_CHARS} characters")
         elif key == "default_site":
             if value is not None and (not isinstance(value, str) or not SITE_RE.fullmatch(value)):
-                raise InvalidInput(f"default_site: {value!r} is not a site name (allowed: a-z 0-9 - _ ., e.g. riyadh-sme-1)")
+                raise InvalidInput(
+                    f"default_site: {value!r} is not a site name (allowed: a-z 0-9 - _ ., e.g. riyadh-sme-1)"
+                )
         elif key == "default_objective":
             if value is not None and value not in OBJECTIVES:
                 raise InvalidInput(f"default_objective: {value!r} is not known (allowed: {', '.join(OBJECTIVES)})")
@@ -265,7 +270,9 @@ def create_tenant(session: Session, name: str, now_s: float, **profile: Any) -> 
     try:
         session.flush()
     except sa_exc.IntegrityError:
-        raise InvalidInput(f"name: tenant {name!r} exists or existed (names of deleted tenants are not reused)") from None
+        raise InvalidInput(
+            f"name: tenant {name!r} exists or existed (names of deleted tenants are not reused)"
+        ) from None
     return row
 
 
