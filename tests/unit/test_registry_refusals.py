@@ -102,12 +102,10 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES)
 def test_refused_push_names_the_problem_and_leaves_the_registry_as_it_was(case: str, tmp_path: Path) -> None:
-    registry = open_test_registry(
-        f"sqlite:///{tmp_path}/data/maas.db",
-        tmp_path / "data",
-        max_model_bytes=256 if case == "too large" else 1 << 30,
-    )
+    registry = open_test_registry(f"sqlite:///{tmp_path}/data/maas.db", tmp_path / "data")
     registry.push(sklearn_onnx(tmp_path / "seed.onnx", "tree"), "seed")
+    if case == "too large":
+        registry.max_model_bytes = 256
     before = snapshot(registry)
     path, error, text = _bad_files(tmp_path)[case]
     with pytest.raises(error) as caught:
