@@ -158,8 +158,9 @@ class EstimateCache:
         if not self._scaled:
             return e
         ns = self.network_scale
+        p99 = e.network_p99_ms
         return replace(e, uplink_ms=e.uplink_ms * ns, downlink_ms=e.downlink_ms * ns,
-                       network_p99_ms=e.network_p99_ms * ns,
+                       network_p99_ms=None if p99 is None else p99 * ns,
                        compute_ms=host_ms + (e.compute_ms - host_ms) * self.compute_scale)
 
     def _biased(self, e: TierEstimate) -> TierEstimate:

@@ -145,7 +145,7 @@ class LivePlacer:
         self._host_ms[key] = prev + alpha * (host_ms - prev)
         self._platform_ms += alpha * (hop_ms - self._platform_ms)
         energy_j, carbon_g = round(energy_j, 6), round(carbon_g, 6)
-        self.placer.observe(placement, latency_ms, energy_j, placement.t_s)
+        self.placer.observe(placement, latency_ms, energy_j, self.clock.now_s())
         return energy_j, carbon_g
 
 
