@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from maas.cli import loadtest, platform, route, sim, sim_live, tenants, tiers
+from maas.cli import loadtest, platform, route, sim, sim_live, tenants, tiers, usage
 from maas.cli import models as models_cli
 
 __all__ = ["app", "main"]
@@ -25,6 +25,7 @@ app.add_typer(loadtest.app, name="loadtest")
 app.add_typer(route.app, name="route")
 app.add_typer(tenants.tenants_app, name="tenants")
 app.add_typer(tenants.keys_app, name="keys")
+usage.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,127 @@
+"""``maas usage``: metered usage from the local database (``--data-dir``/``--database-url``/``--config``).
+
+Mount with ``usage.register(app)``. Output ``-o table|json|csv`` (CSV: the grouped rows, no total line).
+Exit codes: 0 ok, 1 store unavailable, 2 bad input (the message names the field and the allowed values).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from maas.cli.common import EXIT_USAGE, errors_to_exit, fail, settings_from
+
+__all__ = ["register", "usage_command"]
+
+FORMATS = ("table", "json", "csv")
+FIGURES = ("requests", "ok", "refused", "failed", "energy_j", "carbon_g", "latency_mean_ms", "latency_p99_ms")
+TIME_FORMATS = "YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (UTC unless an offset is given), or seconds since the epoch"
+
+
+def _time(value: str | None, field: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{field}: {value!r} is not a time (allowed: {TIME_FORMATS})", EXIT_USAGE) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.timestamp()
+
+
+def _groups(value: str) -> list[str]:
+    from maas.metering.usage import GROUPS
+
+    if value.strip().lower() in ("", "none"):
+        return []
+    groups = [g.strip() for g in value.split(",")]
+    for g in groups:
+        if g not in GROUPS:
+            raise fail(f"--group-by: unknown group {g!r} (allowed: {', '.join(GROUPS)}, or none)", EXIT_USAGE)
+    if len(set(groups)) != len(groups):
+        raise fail(f"--group-by: {value!r} names a group twice (allowed: {', '.join(GROUPS)}, or none)", EXIT_USAGE)
+    return groups
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _print_table(groups: list[str], report: dict[str, Any]) -> None:
+    headers = [*groups, *FIGURES]
+    lines = [headers] + [[_cell(row.get(h)) for h in headers] for row in report["rows"]]
+    total = report["total"]
+    lines.append(["total" if i == 0 else "" for i in range(len(groups))] + [_cell(total.get(f)) for f in FIGURES])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(headers))]
+    for line in lines:
+        print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+
+
+def usage_command(
+    tenant: Annotated[str | None, typer.Option("--tenant", help="only this tenant (deleted tenants included)")] = None,
+    since: Annotated[str | None, typer.Option("--since", help=f"from (inclusive): {TIME_FORMATS}")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="to (exclusive), same forms as --since")] = None,
+    group_by: Annotated[
+        str,
+        typer.Option(
+            "--group-by", help="comma-separated: day, month, tenant, key, model, version, tier, site, status; or none"
+        ),
+    ] = "day,model,tier",
+    output: Annotated[str, typer.Option("-o", "--output", help="table, json or csv")] = "table",
+    config: Annotated[Path | None, typer.Option("--config", help="settings YAML file")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="state directory")] = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="SQLAlchemy URL (default SQLite in data dir)")
+    ] = None,
+) -> None:
+    """Metered usage: requests, ok, refused, failed, joules, grams CO2e and latency, grouped as asked."""
+    if output not in FORMATS:
+        raise fail(f"-o/--output: unknown format {output!r} (allowed: {', '.join(FORMATS)})", EXIT_USAGE)
+    since_s, until_s = _time(since, "--since"), _time(until, "--until")
+    if since_s is not None and until_s is not None and until_s <= since_s:
+        raise fail(f"--until: {until!r} is not after --since {since!r} (allowed: a later time)", EXIT_USAGE)
+    groups = _groups(group_by)
+    settings = settings_from(config, data_dir=data_dir, database_url=database_url)
+    from maas.metering.usage import usage_report
+    from maas.store import make_engine, migrate
+
+    with errors_to_exit():
+        try:
+            engine = make_engine(settings.effective_database_url(), busy_timeout_ms=settings.store_busy_timeout_ms)
+        except ValueError as exc:
+            raise fail(f"database_url: {exc}", EXIT_USAGE) from None
+        try:
+            migrate(engine)
+            report = usage_report(engine, tenant=tenant, since=since_s, until=until_s, group_by=groups)
+        finally:
+            engine.dispose()
+    if output == "json":
+        print(json.dumps({"group_by": groups, **report}, indent=2))
+    elif output == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        headers = [*groups, *report["total"].keys()]
+        writer.writerow(headers)
+        for row in report["rows"]:
+            writer.writerow(["" if row.get(h) is None else row.get(h) for h in headers])
+    else:
+        _print_table(groups, report)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``maas usage`` to the top-level app."""
+    app.command("usage")(usage_command)
