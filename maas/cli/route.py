@@ -19,21 +19,21 @@ __all__ = ["app", "explain_route"]
 
 app = typer.Typer(help="Routing tools.", add_completion=False, no_args_is_help=True)
 
-_OBJECTIVES = ("latency", "energy", "carbon", "balanced")
 _TOPOLOGY = Path("cluster/topology.yaml")
 _MODELS_DIR = Path("models/build")
 
 
 def _host_ms(model: str, precision: str, models_dir: Path, default_ms: float | None) -> float:
+    """``--host-ms``, else the validated manifest's profile for the tier's variant, else 1 ms (no manifest)."""
     if default_ms is not None:
         return default_ms
+    from maas.models.catalog import read_manifest
+
     path = models_dir / model / "manifest.json"
-    try:
-        profile = json.loads(path.read_text()).get("profile") or {}
-        entry = profile.get(precision) or profile.get("fp32") or {}
-        return float(entry["host_ms_p50"])
-    except (OSError, ValueError, KeyError, TypeError):
+    if not path.exists():
         return 1.0
+    host = read_manifest(path).host_ms(precision)
+    return 1.0 if host is None else host
 
 
 def explain_route(*, topology_file: Path, model: str, site: str | None, objective: str, deadline_ms: float | None,
@@ -103,8 +103,10 @@ def explain(
     output: Annotated[str, typer.Option("-o", "--output", help="table or json")] = "table",
 ) -> None:
     """Show the tier estimates for a request and the policy's ranking with the reason for each tier."""
-    if objective not in _OBJECTIVES:
-        raise fail(f"--objective: unknown value {objective!r} (allowed: {', '.join(_OBJECTIVES)})", EXIT_USAGE)
+    from maas.routing import OBJECTIVES
+
+    if objective not in OBJECTIVES:
+        raise fail(f"--objective: unknown value {objective!r} (allowed: {', '.join(OBJECTIVES)})", EXIT_USAGE)
     if deadline_ms is not None and deadline_ms <= 0:
         raise fail(f"--deadline-ms: {deadline_ms} is not > 0 (allowed: > 0)", EXIT_USAGE)
     if output not in ("table", "json"):

@@ -20,7 +20,6 @@ No Ray here: the live side (``maas.simlive.replay``) is plain HTTP through ``maa
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -104,15 +103,13 @@ def calibrate_overhead_ms(live: LiveRun) -> tuple[float, float]:
 
 # -- the simulated side ------------------------------------------------------------------------------------------
 def manifest_host_ms(models_dir: str | Path, models: list[str]) -> dict[str, dict[str, float]]:
-    """``{model: {variant: host_ms_p50}}`` from ``<models_dir>/<model>/manifest.json`` (its measured profile)."""
+    """``{model: {variant: host_ms_p50}}`` from each model's validated manifest (its measured profile)."""
+    from maas.models.catalog import read_manifest
+
     out = {}
     for m in models:
         path = Path(models_dir) / m / "manifest.json"
-        try:
-            profile = json.loads(path.read_text()).get("profile") or {}
-        except (OSError, ValueError) as exc:
-            raise ConfigError(str(path), "profile", f"cannot read the model manifest: {exc}") from None
-        out[m] = {v: float(p["host_ms_p50"]) for v, p in profile.items() if "host_ms_p50" in p}
+        out[m] = read_manifest(path).host_ms_by_variant()
         if not out[m]:
             raise ConfigError(str(path), "profile", "no host_ms_p50 measured", "build the models (make models)")
     return out

@@ -16,7 +16,7 @@ TOPOLOGY = Path(__file__).resolve().parents[2] / "cluster" / "topology.yaml"
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--objective", "fastest"], "allowed: latency, energy, carbon, balanced"),
+        (["--objective", "fastest"], "allowed: latency, balanced, energy, carbon"),
         (["--deadline-ms", "0"], "--deadline-ms: 0.0 is not > 0"),
         (["--at", "yesterday"], "--at: not an ISO-8601 time"),
         (["--policy", "psychic"], "unknown routing policy 'psychic'"),

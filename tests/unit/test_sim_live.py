@@ -258,17 +258,22 @@ def test_simulate_for_live_bad_input(prep, tmp_path):
         simulate_for_live(spec, str(SCENARIO), epoch_s=0.0, platform_ms=1.0, host_ms={"minilm-embed": {"fp32": 1}})
 
 
-def test_manifest_host_ms(tmp_path):
+def test_manifest_host_ms(tmp_path, models_dir):
+    manifest = json.loads((models_dir / "digits-mlp" / "manifest.json").read_text())
+    manifest["profile"] = {"fp32": {"host_ms_p50": 2.5, "runs": 3}, "int8": {"host_ms_p50": 1.5}}
     (tmp_path / "m").mkdir()
-    (tmp_path / "m" / "manifest.json").write_text(json.dumps(
-        {"profile": {"fp32": {"host_ms_p50": 2.5, "runs": 3}, "int8": {"host_ms_p50": 1.5}}}))
+    (tmp_path / "m" / "manifest.json").write_text(json.dumps(manifest))
     assert manifest_host_ms(tmp_path, ["m"]) == {"m": {"fp32": 2.5, "int8": 1.5}}
     with pytest.raises(ConfigError, match="manifest"):
         manifest_host_ms(tmp_path, ["absent"])
     (tmp_path / "n").mkdir()
-    (tmp_path / "n" / "manifest.json").write_text(json.dumps({"profile": {}}))
+    (tmp_path / "n" / "manifest.json").write_text(json.dumps({**manifest, "profile": {}}))
     with pytest.raises(ConfigError, match="host_ms_p50"):
         manifest_host_ms(tmp_path, ["n"])
+    (tmp_path / "bad").mkdir()  # manifests are validated, not read as raw JSON
+    (tmp_path / "bad" / "manifest.json").write_text(json.dumps({"profile": manifest["profile"]}))
+    with pytest.raises(ConfigError, match="bad"):
+        manifest_host_ms(tmp_path, ["bad"])
 
 
 def test_priming_rows_pin_every_pair(prep):
