@@ -144,6 +144,10 @@ class LimitAuthority:
         if concurrency and limits.max_concurrent is not None and self._in_flight(st, now_s) >= limits.max_concurrent:
             out.append((CONCURRENCY_RETRY_S, "concurrency", now_s + CONCURRENCY_RETRY_S))
         tokens = self._refill(st, limits, now_s)
+        if tokens is not None and limits.rate_per_s == 0:
+            if tokens + _EPS < 1.0:  # rpm 0: nothing until the limit is raised
+                out.append((math.inf, "rate_limit", math.inf))
+            return out
         need = min(need, limits.bucket_size or 1.0)
         if tokens is not None and tokens + _EPS < need:
             wait = (need - tokens) / (limits.rate_per_s or 1.0)
@@ -153,11 +157,12 @@ class LimitAuthority:
     def _answer(self, st: _Tenant, limits: TenantLimits, now_s: float, blockers=None) -> Admission:
         """An admission carrying the header values (bucket, else daily, else monthly quota) and energy pressure."""
         u = st.usage
-        pressure = 0.0 if limits.energy_j_per_day is None else min(1.0, u.day_energy_j / limits.energy_j_per_day)
+        budget_j = limits.energy_j_per_day
+        pressure = 0.0 if budget_j is None else 1.0 if budget_j == 0 else min(1.0, u.day_energy_j / budget_j)
         if limits.rpm is not None:
             size, tokens = limits.bucket_size or 1.0, st.tokens or 0.0
             limit, remaining = int(limits.rpm), math.floor(tokens + _EPS)
-            reset_s = max(0.0, (size - tokens) / (limits.rate_per_s or 1.0))
+            reset_s = max(0.0, (size - tokens) / limits.rate_per_s) if limits.rate_per_s else 0.0
         elif limits.requests_per_day is not None:
             limit, remaining = limits.requests_per_day, limits.requests_per_day - u.day_requests
             reset_s = next_day_start_s(now_s) - now_s
@@ -169,6 +174,8 @@ class LimitAuthority:
             reset_s = None
         if blockers:
             retry, reason, reset_at = max(blockers)
+            if math.isinf(retry):  # a zero limit: no time at which asking again helps
+                retry = reset_at = None
             return Admission(False, reason, retry, reset_at, limit, remaining, reset_s, pressure)
         return Admission(True, None, None, None, limit, remaining, reset_s, pressure)
 
@@ -212,6 +219,8 @@ class LimitAuthority:
         now_s = self._clock.now_s() if now_s is None else now_s
         if limits.energy_j_per_day is None:
             return 0.0
+        if limits.energy_j_per_day == 0:
+            return 1.0
         return min(1.0, self._state(tenant, now_s).usage.day_energy_j / limits.energy_j_per_day)
 
     def usage(self, tenant: str, now_s: float | None = None) -> PeriodUsage:

@@ -84,7 +84,8 @@ class LocalLimiter:
         st = self._tenants.setdefault(tenant, _Local())
         st.demand += 1
         if st.denied is not None and now_s < st.denied_until_s:
-            return replace(st.denied, retry_after_s=st.denied_until_s - now_s)
+            retry = st.denied.retry_after_s
+            return replace(st.denied, retry_after_s=None if retry is None else st.denied_until_s - now_s)
         usable = st.tokens > 0 and now_s < st.expires_at_s
         has_slot = st.slots is None or st.in_flight < st.slots
         if not (usable and has_slot):
@@ -125,8 +126,8 @@ class LocalLimiter:
         st.slots = lease.slots
         if lease.tokens == 0:
             retry = lease.admission.retry_after_s
-            if lease.admission.reason != "concurrency" and retry is not None and math.isfinite(retry):
-                st.denied, st.denied_until_s = lease.admission, now_s + min(retry, self.lease_s)
+            if lease.admission.reason != "concurrency":  # a slot may free up locally at any time
+                st.denied, st.denied_until_s = lease.admission, now_s + min(retry or self.lease_s, self.lease_s)
         else:
             st.denied, st.granted_view = None, lease.admission
         return lease

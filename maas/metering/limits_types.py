@@ -28,14 +28,15 @@ __all__ = [
 
 REASONS = ("rate_limit", "quota", "energy_budget", "carbon_budget", "concurrency")
 
-# Upper bounds beyond which a limit is a typo, not a business decision (the refusal names field and range).
+# Upper bounds beyond which a limit is a typo, not a business decision (the refusal names field and range); the
+# same as maas.metering.tenants.LIMIT_RANGES, so every stored tenant's limits are accepted here. 0 blocks.
 _MAX = {
-    "rpm": 1e7,
-    "burst": 1e7,
+    "rpm": 1e6,
+    "burst": 1e6,
     "requests_per_day": 1e10,
     "requests_per_month": 1e11,
-    "max_concurrent": 1e6,
-    "energy_j_per_day": 1e13,
+    "max_concurrent": 1e5,
+    "energy_j_per_day": 1e12,
     "carbon_g_per_month": 1e12,
 }
 _INTEGER = {"burst", "requests_per_day", "requests_per_month", "max_concurrent"}
@@ -43,7 +44,8 @@ _INTEGER = {"burst", "requests_per_day", "requests_per_month", "max_concurrent"}
 
 @dataclass(frozen=True)
 class TenantLimits:
-    """One tenant's limits; ``None`` means unlimited. ``burst`` (bucket size) defaults to one second of ``rpm``."""
+    """One tenant's limits; ``None`` means unlimited, 0 refuses everything (a suspended tenant). ``burst`` (the
+    bucket size) defaults to one second of ``rpm``."""
 
     rpm: float | None = None
     burst: int | None = None
@@ -58,14 +60,14 @@ class TenantLimits:
             value = getattr(self, f.name)
             if value is None:
                 continue
-            allowed = (
-                f"None (unlimited) or {'an integer' if f.name in _INTEGER else 'a number'} in (0, {_MAX[f.name]:g}]"
-            )
+            low = 1 if f.name == "burst" else 0
+            kind = "an integer" if f.name in _INTEGER else "a number"
+            allowed = f"None (unlimited) or {kind} in [{low}, {_MAX[f.name]:g}]"
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InvalidInput(f"limits.{f.name}: {value!r} is not a number (allowed: {allowed})")
             if f.name in _INTEGER and value != int(value):
                 raise InvalidInput(f"limits.{f.name}: {value!r} is not an integer (allowed: {allowed})")
-            if not math.isfinite(value) or value <= 0 or value > _MAX[f.name]:
+            if not math.isfinite(value) or value < low or value > _MAX[f.name]:
                 raise InvalidInput(f"limits.{f.name}: {value!r} is out of range (allowed: {allowed})")
         if self.burst is not None and self.rpm is None:
             raise InvalidInput("limits.burst: set without rpm (allowed: burst only together with rpm)")
@@ -80,10 +82,17 @@ class TenantLimits:
             raise InvalidInput(f"limits.{unknown[0]}: unknown limit (allowed: {', '.join(names)})")
         return cls(**values)
 
+    @classmethod
+    def of(cls, source: Any) -> TenantLimits:
+        """From any object with the seven limit attributes (``maas.metering.tenants.Limits``, a tenant row)."""
+        return cls(**{f.name: getattr(source, f.name, None) for f in fields(cls)})
+
     @property
     def bucket_size(self) -> float | None:
         if self.rpm is None:
             return None
+        if self.rpm == 0:
+            return 0.0
         return float(self.burst) if self.burst is not None else max(1.0, math.ceil(self.rpm / 60.0))
 
     @property

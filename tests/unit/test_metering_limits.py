@@ -145,7 +145,7 @@ def test_concurrency_is_released() -> None:
     "values",
     [
         {"rpm": -1},
-        {"rpm": 0},
+        {"burst": 0, "rpm": 5},
         {"rpm": math.inf},
         {"rpm": math.nan},
         {"rpm": 1e12},
@@ -161,6 +161,26 @@ def test_negative_or_absurd_limits_are_refused(values: dict) -> None:
     with pytest.raises(InvalidInput) as err:
         TenantLimits.from_mapping(values)
     assert next(iter(values)) in err.value.message and "allowed" in err.value.message
+
+
+def test_zero_limits_refuse_everything_without_a_retry_time() -> None:
+    auth, clock = authority()
+    suspended = TenantLimits(rpm=0)
+    refused = auth.admit("a", suspended)
+    assert (refused.ok, refused.reason, refused.retry_after_s) == (False, "rate_limit", None)
+    assert "retry-after" not in refused.headers()
+    front = LocalLimiter(auth, "r0", clock)
+    assert [front.admit("a", suspended).ok for _ in range(50)] == [False] * 50
+    assert front.round_trips == 1  # the refusal is cached for a lease period
+    assert auth.admit("a", TenantLimits(requests_per_day=0)).reason == "quota"
+    assert auth.admit("b", TenantLimits(energy_j_per_day=0.0)).energy_pressure == 1.0
+
+
+def test_limits_of_any_object_with_the_attributes() -> None:
+    class Row:
+        rpm, burst, requests_per_day, max_concurrent = 120, 4, 1000, 3
+
+    assert TenantLimits.of(Row()) == TenantLimits(rpm=120, burst=4, requests_per_day=1000, max_concurrent=3)
 
 
 def test_restart_keeps_todays_and_this_months_counts() -> None:
