@@ -287,7 +287,10 @@ class LimitAuthority:
             grant = min(grant, limits.requests_per_month - u.month_requests)
         self._count(st, limits, grant)
         lease_id, self._next_lease = self._next_lease, self._next_lease + 1
-        expires = now_s + self.lease_s
+        lease_s = self.lease_s
+        if limits.rate_per_s and limits.bucket_size:  # unused tokens come back before the bucket would overflow
+            lease_s = min(lease_s, limits.bucket_size / limits.rate_per_s)
+        expires = now_s + lease_s
         self._leases[lease_id] = _LeaseRecord(tenant, holder, grant, u.day, u.month, expires)
         return Lease(lease_id, grant, expires, self._answer(st, limits, now_s), slots)
 

@@ -230,6 +230,30 @@ def test_leased_totals_never_exceed_one_process() -> None:
         assert admitted <= 600 + 10, (per_replica_rps, admitted)  # a minute of rate plus one burst
 
 
+@pytest.mark.parametrize("lease_s", [0.5, 1.0, 2.0])
+def test_demand_exactly_at_the_limit_is_not_starved(lease_s: float) -> None:
+    admitted, _, _ = run_overload(lease_s=lease_s, per_replica_rps=5.0)  # 2 x 5/s = 600 rpm offered
+    assert 570 <= admitted <= 600
+
+
+def test_a_dead_replicas_lease_stays_counted() -> None:
+    clock = ManualClock(NOON)
+    auth = LimitAuthority(clock, lease_grace_s=5.0)
+    limits = TenantLimits(rpm=600, requests_per_day=100)
+    front = LocalLimiter(auth, "r0", clock)
+    front.admit("t", limits)
+    for _ in range(9):
+        clock.advance(0.01)
+        front.admit("t", limits)
+    clock.advance(0.5)
+    front.admit("t", limits)  # a lease sized on the demand rate: up to 10 tokens, 1 used
+    granted = auth.usage("t").day_requests
+    assert granted > 11
+    clock.advance(60.0)  # the replica died: its lease is never given back
+    assert auth.admit("t", limits).ok
+    assert auth.usage("t").day_requests == granted + 1  # conservative: the lapsed tokens count as used
+
+
 def test_unused_lease_tokens_are_given_back() -> None:
     clock = ManualClock(NOON)
     auth = LimitAuthority(clock)
