@@ -26,7 +26,7 @@ from maas.errors import StoreUnavailable
 __all__ = ["default_database_url", "make_engine", "session_scope", "DEFAULT_BUSY_TIMEOUT_MS"]
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
-_BEGIN_OPTION = "maas_sqlite_begin"
+SQLITE_BEGIN_OPTION = "maas_sqlite_begin"
 
 
 def default_database_url(data_dir: Path) -> str:
@@ -77,7 +77,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        mode = connection.get_execution_options().get(_BEGIN_OPTION, "IMMEDIATE")
+        mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
@@ -104,7 +104,7 @@ def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
     session = Session(engine, expire_on_commit=False)
     try:
         if engine.dialect.name == "sqlite":
-            session.connection(execution_options={_BEGIN_OPTION: "IMMEDIATE" if write else "DEFERRED"})
+            session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE" if write else "DEFERRED"})
         yield session
         session.commit()
     except (sa_exc.OperationalError, sa_exc.TimeoutError, sa_exc.DisconnectionError) as exc:

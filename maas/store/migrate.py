@@ -12,6 +12,7 @@ Revisions are hand-written files in ``maas/store/migrations/versions`` with shor
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -22,6 +23,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy import exc as sa_exc
 
 from maas.errors import StoreUnavailable
+from maas.store.engine import SQLITE_BEGIN_OPTION
 
 __all__ = ["migrate", "current_revision", "head_revision", "MIGRATIONS_DIR", "MIGRATION_LOCK_KEY"]
 
@@ -37,13 +39,19 @@ def _config(connection: Connection | None = None) -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str | None:
-    """The newest revision id in the migrations directory."""
+    """The newest revision id in the migrations directory (read once per process)."""
     return ScriptDirectory.from_config(_config()).get_current_head()
 
 
 def migrate(engine: Engine) -> None:
-    """Upgrade the database behind ``engine`` to the newest revision (a no-op when it is there already)."""
+    """Upgrade the database behind ``engine`` to the newest revision (a no-op when it is there already).
+
+    At head already, only a read happens (no lock is taken), so starting a process next to a busy writer is fine.
+    """
+    if current_revision(engine) == head_revision():
+        return
     try:
         with engine.connect() as connection:
             with connection.begin():
@@ -58,6 +66,7 @@ def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (None: never migrated)."""
     try:
         with engine.connect() as connection:
+            connection = connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
             return MigrationContext.configure(connection).get_current_revision()
     except (sa_exc.OperationalError, sa_exc.TimeoutError, sa_exc.DisconnectionError) as exc:
         raise StoreUnavailable(f"database unavailable: {exc}") from exc

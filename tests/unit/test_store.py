@@ -210,3 +210,9 @@ def test_store_imports_only_sqlalchemy_alembic_and_maas_basics() -> None:
             for name in names:
                 if name.startswith("maas"):
                     assert any(name == a or name.startswith(a + ".") for a in allowed_maas), (path, name)
+
+
+def test_migrate_at_head_takes_no_lock(locked_sqlite) -> None:
+    engine, _ = locked_sqlite
+    migrate(engine)  # another writer holds the lock: a database at head needs none
+    assert current_revision(engine) == head_revision()
