@@ -7,7 +7,7 @@ All plain, picklable dataclasses (the serving layer passes them to and from one 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from typing import Any
 
@@ -166,7 +166,6 @@ class PeriodUsage:
     day_energy_j: float = 0.0
     month_requests: int = 0
     month_carbon_g: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _utc(now_s: float) -> datetime:
