@@ -4,8 +4,9 @@ For each model: run its recipe (``models/<name>.py``) in a temporary directory, 
 the manifest, measure the host latency profile, then move the directory into ``<out>/<name>`` in one rename.
 An interrupted build leaves only a ``.tmp-*`` directory, which the next build removes.
 
-Cached: a model is skipped when its manifest is valid, was built by the same recipe (sha256 of the recipe's
-source files and the versions of the libraries that shape the bytes) and every artifact matches its sha256.
+Cached: a model is skipped when its manifest is valid, was built by the same recipe (``recipe_sha256``: the
+recipe's source files, its seed and version, the versions of the libraries and of Python that shape the bytes, and
+the machine type) and every artifact matches its sha256.
 Concurrent builds into the same directory (``make test`` and ``make run``) are serialised by a lock file.
 """
 
@@ -15,6 +16,7 @@ import argparse
 import fcntl
 import hashlib
 import json
+import platform
 import shutil
 import sys
 import tempfile
@@ -31,7 +33,17 @@ from maas.models import MANIFEST_FILE, ModelManifest, read_manifest
 from models import digits_mlp, maintenance_clf, minilm_embed
 from models.common import check_signature, measure_profile
 
-__all__ = ["RECIPES", "DEFAULT_OUT", "BuildResult", "build_models", "build_model", "is_fresh", "recipe_sha256", "main"]
+__all__ = [
+    "RECIPES",
+    "DEFAULT_OUT",
+    "BuildResult",
+    "build_models",
+    "build_model",
+    "is_fresh",
+    "recipe_files",
+    "recipe_sha256",
+    "main",
+]
 
 #: Model name -> recipe module, in build order (small first).
 RECIPES: dict[str, ModuleType] = {
@@ -44,14 +56,23 @@ _RECIPE_FILES: dict[str, tuple[str, ...]] = {
     maintenance_clf.NAME: ("ai4i.py",),
     minilm_embed.NAME: ("bert_onnx.py",),
 }
+#: Libraries whose behaviour shapes an artifact or a manifest figure: training (numpy and its bundled BLAS,
+#: scipy, scikit-learn, threadpoolctl pinning one BLAS thread), conversion and serialisation (skl2onnx, onnx,
+#: protobuf), quantisation and agreement figures (onnxruntime), MiniLM's weights, tokenizer and reference check.
 _LIBRARIES = (
     "numpy",
+    "scipy",
     "scikit-learn",
+    "threadpoolctl",
     "skl2onnx",
     "onnx",
+    "protobuf",
     "onnxruntime",
     "safetensors",
     "tokenizers",
+    "torch",
+    "transformers",
+    "sentence-transformers",
     minilm_embed.PACKAGE,
 )
 DEFAULT_OUT = Path(__file__).resolve().parent / "build"
@@ -69,18 +90,41 @@ class BuildResult:
 
 
 def library_versions() -> dict[str, str]:
-    """Installed versions of the libraries whose behaviour shapes the artifacts' bytes."""
-    return {name: metadata.version(name) for name in _LIBRARIES}
+    """Installed versions of the libraries whose behaviour shapes the artifacts' bytes ("absent" if not installed)."""
+    versions = {}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def recipe_files(name: str) -> list[Path]:
+    """The source files whose content shapes ``name``'s artifacts: the recipe, ``common.py`` and its helpers."""
+    module_file = Path(RECIPES[name].__file__ or "")
+    return [module_file, _HERE / "common.py", *(_HERE / extra for extra in _RECIPE_FILES.get(name, ()))]
 
 
 def recipe_sha256(name: str) -> str:
-    """sha256 over a recipe's source files and the library versions: the cache key of a build."""
-    module_file = Path(RECIPES[name].__file__ or "")
-    files = [module_file, _HERE / "common.py", *(_HERE / extra for extra in _RECIPE_FILES.get(name, ()))]
+    """The cache key of a build: sha256 over everything that changes its bytes.
+
+    The recipe's source files (with ``common.py``, which canonicalises and writes every artifact), its ``SEED``
+    and ``VERSION``, the library versions, the Python version and the machine type (BLAS kernels differ per
+    architecture, so trained weights can differ in the last bits).
+    """
+    recipe = RECIPES[name]
     digest = hashlib.sha256()
-    for path in files:
+    for path in recipe_files(name):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    digest.update(json.dumps(library_versions(), sort_keys=True).encode())
+    environment = {
+        "libraries": library_versions(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "machine": platform.machine(),
+        "seed": getattr(recipe, "SEED", None),
+        "version": getattr(recipe, "VERSION", None),
+    }
+    digest.update(json.dumps(environment, sort_keys=True).encode())
     return digest.hexdigest()
 
 

@@ -1,4 +1,4 @@
-"""Helpers every model recipe uses: deterministic ONNX saving, int8 quantisation, agreement and profiling.
+"""Helpers every model recipe uses: canonical ONNX saving, int8 quantisation, agreement and profiling.
 
 A recipe module (``models/digits_mlp.py``, ...) defines ``NAME``, ``VERSION``, ``SEED`` and
 ``build(work_dir: Path) -> dict`` that writes its artifacts into ``work_dir`` and returns the manifest as a dict
@@ -24,6 +24,7 @@ from maas.models.runner import session_options
 __all__ = [
     "OPSET",
     "ML_OPSET",
+    "canonicalise",
     "save_onnx",
     "quantize_int8",
     "run_onnx",
@@ -38,8 +39,28 @@ OPSET = 17
 ML_OPSET = 3
 
 
+def canonicalise(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Put the repeated fields whose order carries no meaning into one order (in place); return ``model``.
+
+    skl2onnx 1.20 collects the (domain, version) pairs of its nodes in a Python ``set`` and writes ``opset_import``
+    in that set's iteration order, which follows the string-hash seed (PYTHONHASHSEED, random per process): for
+    the two scikit-learn recipes about one process in 15 writes ``ai.onnx.ml`` before the default domain, the
+    same graph in other bytes. Sorted by domain here: ``opset_import`` (of the model and of its functions) and
+    ``metadata_props`` (by key). Node and initializer names need nothing: the converters and the quantiser number
+    them per model, whatever the process converted before (``tests/unit/test_models_build.py`` checks both).
+    """
+    for opsets in (model.opset_import, *(function.opset_import for function in model.functions)):
+        opsets.sort(key=lambda opset: (opset.domain, opset.version))
+    model.metadata_props.sort(key=lambda prop: prop.key)
+    return model
+
+
 def save_onnx(model: onnx.ModelProto, path: Path) -> None:
-    """Check and write ``model``; protobuf serialisation of the same graph gives the same bytes."""
+    """Canonicalise, check and write ``model``: the same graph gives the same bytes in any process.
+
+    Every artifact of every recipe is written here (``quantize_int8`` rewrites its output through it too).
+    """
+    canonicalise(model)
     onnx.checker.check_model(model)
     path.write_bytes(model.SerializeToString(deterministic=True))
 
@@ -48,11 +69,12 @@ def quantize_int8(fp32_path: Path, int8_path: Path, per_channel: bool = True) ->
     """Dynamic int8 quantisation (weights int8, activations quantised at run time) with onnxruntime.
 
     Per-channel weight scales: for MiniLM they lift the cosine to fp32 from ~0.94 to ~0.99 for +0.4 % size.
+    The quantiser's output is read back and written again by ``save_onnx`` (canonical order, checked).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(fp32_path, int8_path, weight_type=QuantType.QInt8, per_channel=per_channel)
-    onnx.checker.check_model(str(int8_path))
+    save_onnx(onnx.load(str(int8_path)), int8_path)
 
 
 def run_onnx(path: Path, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
