@@ -17,6 +17,8 @@ __all__ = [
     "AvailabilitySpec",
     "ConstellationSpec",
     "BatterySpec",
+    "GroundStationSpec",
+    "UplinkSpec",
     "TierSpec",
     "ScheduledOutage",
     "GridSpec",
@@ -145,6 +147,38 @@ class BatterySpec(_Spec):
         return self
 
 
+class GroundStationSpec(_Spec):
+    """A gateway site on the ground that uplinks to the constellation (model delivery, issue 10)."""
+
+    name: str
+    lat_deg: float = Field(ge=-90, le=90)
+    lon_deg: float = Field(ge=-180, le=180)
+    elevation_mask_deg: float | None = Field(
+        default=None, ge=0, le=90, description="the station's minimum elevation (default: the constellation's)"
+    )
+
+
+class UplinkSpec(_Spec):
+    """How model bytes reach the satellite tier: a rate during the ground stations' contact windows.
+
+    Each contact window (one satellite tracked above the station's mask) costs ``setup_s`` of acquisition and
+    session setup before bytes flow; a transfer resumes in the next window where the last one stopped.
+    """
+
+    rate_bps: float = Field(gt=0, description="uplink rate while in contact, bits per second")
+    setup_s: float = Field(default=0.0, ge=0, description="per-window acquisition/setup time before bytes flow")
+    max_attempts: int = Field(default=3, ge=1, le=100, description="sends of a version before it is refused")
+    horizon_days: float = Field(default=7.0, gt=0, le=60, description="how far ahead windows are predicted")
+    ground_stations: list[GroundStationSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_stations(self) -> UplinkSpec:
+        names = [g.name for g in self.ground_stations]
+        if len(set(names)) != len(names):
+            raise ValueError("ground_stations|duplicate ground station name|unique names")
+        return self
+
+
 class TierSpec(_Spec):
     """One tier: where it is, how fast its link and device are, what it costs in energy, when it is up."""
 
@@ -158,6 +192,7 @@ class TierSpec(_Spec):
     availability: AvailabilitySpec = Field(default_factory=AvailabilitySpec)
     constellation: ConstellationSpec | None = None
     battery: BatterySpec | None = None
+    uplink: UplinkSpec | None = None
 
     @property
     def ray_resource(self) -> str:
@@ -168,6 +203,8 @@ class TierSpec(_Spec):
     def _satellite_parts(self) -> TierSpec:
         if self.kind == "satellite" and (self.constellation is None or self.battery is None):
             raise ValueError("constellation|a satellite tier needs 'constellation' and 'battery'|both sections present")
+        if self.uplink is not None and self.kind != "satellite":
+            raise ValueError("uplink|only a satellite tier receives models by uplink|no 'uplink' section")
         return self
 
 
