@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     max_model_bytes: int = Field(
         1024 * 1024 * 1024, ge=1024, description="Largest ONNX file `maas models push` accepts (413 above)."
     )
+    uplink_time_scale: float = Field(
+        1.0, gt=0.0, le=1e6, description="Orbit seconds per clock second of an emulated model uplink to the satellite "
+        "tier (1: wall-clock; 60: an hour of contact windows passes in a minute, for tests and demos)."
+    )
     gateway_replicas: int = Field(1, ge=1, description="Gateway (ingress) replicas.")
     gateway_max_ongoing_requests: int = Field(256, ge=1, description="In-flight requests per gateway replica.")
     tier_max_ongoing_requests: int = Field(64, ge=1, description="In-flight requests per tier model replica.")
