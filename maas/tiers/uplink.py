@@ -47,8 +47,14 @@ class ContactWindow:
         return self.end_s - self.start_s
 
     def to_dict(self) -> dict:
-        return {"start_s": self.start_s, "end_s": self.end_s, "start": iso_utc(self.start_s),
-                "end": iso_utc(self.end_s), "sat": self.sat, "station": self.station}
+        return {
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "start": iso_utc(self.start_s),
+            "end": iso_utc(self.end_s),
+            "sat": self.sat,
+            "station": self.station,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +68,13 @@ class WindowUse:
     bytes_after: int
 
     def to_dict(self) -> dict:
-        return {**self.window.to_dict(), "send_start_s": self.send_start_s, "send_end_s": self.send_end_s,
-                "bytes": self.bytes_sent, "bytes_after": self.bytes_after}
+        return {
+            **self.window.to_dict(),
+            "send_start_s": self.send_start_s,
+            "send_end_s": self.send_end_s,
+            "bytes": self.bytes_sent,
+            "bytes_after": self.bytes_after,
+        }
 
 
 @dataclass(frozen=True)
@@ -99,7 +110,7 @@ class UplinkPlan:
 
     def next_window(self, t_s: float) -> WindowUse | None:
         """The window sending at ``t_s``, else the next one the plan uses; None once the transfer is done."""
-        for u in self.uses[max(bisect.bisect_right(self._starts, t_s) - 1, 0):]:
+        for u in self.uses[max(bisect.bisect_right(self._starts, t_s) - 1, 0) :]:
             if t_s < u.send_end_s:
                 return u
         return None
@@ -155,8 +166,9 @@ def plan_uplink(
     return UplinkPlan(size_bytes, rate_bps, setup_s, start_s, bytes_done, tuple(uses), eta)
 
 
-def periodic_windows(period_s: float, up_s: float, from_s: float, epoch_s: float = 0.0,
-                     station: str | None = None) -> Iterator[ContactWindow]:
+def periodic_windows(
+    period_s: float, up_s: float, from_s: float, epoch_s: float = 0.0, station: str | None = None
+) -> Iterator[ContactWindow]:
     """Windows [epoch + k period, epoch + k period + up_s) from the one containing or following ``from_s``
     (the table worlds' contact rule, ``maas.sim.world.TableTier``)."""
     k = math.floor((from_s - epoch_s) / period_s)
@@ -170,8 +182,16 @@ def periodic_windows(period_s: float, up_s: float, from_s: float, epoch_s: float
 class GroundStationWindows:
     """Predicted contact windows of one ground station with the satellite tier's constellation (SGP4)."""
 
-    def __init__(self, tier: TierSpec, epoch_s: float, station: GroundStationSpec, *, horizon_days: float = 7.0,
-                 cache_dir: Path | None = None, base_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        tier: TierSpec,
+        epoch_s: float,
+        station: GroundStationSpec,
+        *,
+        horizon_days: float = 7.0,
+        cache_dir: Path | None = None,
+        base_dir: Path | None = None,
+    ) -> None:
         from maas.tiers.satellite import SatelliteTier  # propagation is costly: built only when asked for
 
         assert tier.constellation is not None
@@ -180,8 +200,9 @@ class GroundStationWindows:
             spec = spec.model_copy(update={"elevation_mask_deg": station.elevation_mask_deg})
         self.station = station
         self.horizon_days = horizon_days
-        self._sat = SatelliteTier(tier.model_copy(update={"constellation": spec}), epoch_s, epoch_s,
-                                  cache_dir=cache_dir, base_dir=base_dir)
+        self._sat = SatelliteTier(
+            tier.model_copy(update={"constellation": spec}), epoch_s, epoch_s, cache_dir=cache_dir, base_dir=base_dir
+        )
 
     def windows(self, from_s: float, to_s: float | None = None) -> Iterator[ContactWindow]:
         """Windows ending after ``from_s`` (and starting before ``to_s``, default ``horizon_days`` later), in order."""
