@@ -25,9 +25,9 @@ apply_ray_env()
 import ray  # noqa: E402
 from ray import serve  # noqa: E402
 
-from maas.cli.platform import wait_until_serving  # noqa: E402
 from maas.serving import platform  # noqa: E402
 from maas.serving.layout import load_layout  # noqa: E402
+from maas.serving.readiness import wait_until_serving  # noqa: E402
 from maas.settings import ROOT, load_settings  # noqa: E402
 from maas.sim.scenario import load_scenario  # noqa: E402
 from maas.simlive.live import check, manifest_host_ms  # noqa: E402

@@ -1,6 +1,9 @@
 """Operator commands: ``maas up``, ``down``, ``run``, ``status``, ``deploy``, ``undeploy``.
 
-They import the Ray layer lazily, after the Ray environment is applied, so ``maas --help`` stays fast.
+They import the Ray layer lazily, after the Ray environment is applied, so ``maas --help`` stays fast. Which
+cluster they talk to is ``maas.serving.platform.attach``'s choice: a stale Ray address is reported and replaced by
+a fresh local cluster (``up``/``run``), a dead ``MAAS_RAY_ADDRESS`` exits 1. ``down`` stops only the cluster
+``up`` started.
 """
 
 from __future__ import annotations
@@ -10,11 +13,10 @@ import signal
 import sys
 from pathlib import Path
 
-import httpx
 import typer
 
 from maas.cli.common import EXIT_ERROR, EXIT_USAGE, errors_to_exit, fail, settings_from
-from maas.polling import PollTimeout, poll_until
+from maas.serving.readiness import wait_until_serving
 from maas.settings import Settings
 
 __all__ = ["register"]
@@ -37,32 +39,12 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def wait_until_serving(settings: Settings, placements: dict[str, list[str]], timeout_s: float = 300.0) -> None:
-    """Poll the gateway until it is ready and reports every placement (no fixed sleeps: poll and give up)."""
-    base = f"http://{settings.host}:{settings.port}"
-    state = {"last": "no answer yet"}
+def _cluster(settings: Settings):
+    """Which cluster to use, decided (and anything stale reported) before the Ray layer is even imported."""
+    from maas.serving.cluster_record import choose_cluster_for
 
-    def serving() -> bool:
-        try:
-            ready = client.get(f"{base}/v2/health/ready")
-            if ready.status_code != 200:
-                state["last"] = f"ready answered {ready.status_code}"
-                return False
-            seen = {m["name"]: set(m["tiers"]) for m in client.get(f"{base}/v2/models").json()["models"]}
-        except httpx.HTTPError as exc:
-            state["last"] = type(exc).__name__
-            return False
-        missing = [f"{m}@{t}" for m, ts in placements.items() for t in ts if t not in seen.get(m, set())]
-        state["last"] = f"gateway does not see {', '.join(missing[:4])} yet"
-        return not missing
-
-    with httpx.Client(timeout=5.0) as client:
-        try:
-            poll_until(serving, timeout_s=timeout_s, what=f"the platform at {base}")
-        except PollTimeout:
-            raise fail(
-                f"the platform did not become ready at {base} within {timeout_s:.0f} s ({state['last']})", EXIT_ERROR
-            ) from None
+    with errors_to_exit():  # a dead MAAS_RAY_ADDRESS exits 1, a malformed one 2
+        return choose_cluster_for(settings, _say)
 
 
 def _parse_tiers(raw: str | None) -> list[str] | None:
@@ -75,6 +57,7 @@ def _parse_tiers(raw: str | None) -> list[str] | None:
 
 
 def _bring_up(settings: Settings, models: str | None, tiers: str | None, start_cluster: bool) -> dict:
+    choice = _cluster(settings)
     platform = _serving()
     from maas.models import load_catalog
     from maas.tiers import load_topology
@@ -91,6 +74,7 @@ def _bring_up(settings: Settings, models: str | None, tiers: str | None, start_c
             start_cluster=start_cluster,
             wait_ready=lambda: wait_until_serving(settings, placements),
             progress=_say,
+            choice=choice,
         )
 
 
@@ -109,9 +93,15 @@ def up(
     _say(f"maas is up: {n} model@tier deployments, V2 API on http://{settings.host}:{settings.port}")
 
 
-def down(keep_cluster: bool = typer.Option(False, help="Remove the deployments but leave Ray running.")) -> None:
-    """Shut the platform down and stop the local Ray node."""
-    _serving().down(stop_cluster=not keep_cluster)
+def down(
+    config: Path | None = ConfigOpt,
+    keep_cluster: bool = typer.Option(False, help="Remove the deployments but leave Ray running."),
+) -> None:
+    """Shut the platform down and stop the Ray node `maas up` started (no other Ray on the host)."""
+    settings = settings_from(config)
+    choice = _cluster(settings)
+    with errors_to_exit():
+        _serving().down(settings, stop_cluster=not keep_cluster, progress=_say, choice=choice)
     _say("maas is down")
 
 
@@ -131,18 +121,31 @@ def run(
         received = signal.sigwait({signal.SIGINT, signal.SIGTERM})
         _say(f"received {signal.Signals(received).name}, shutting down")
     finally:
-        _serving().down(stop_cluster=True)
+        with errors_to_exit():
+            _serving().down(settings, stop_cluster=True, progress=_say, choice=_cluster(settings))
         _say("maas is down")
 
 
-def status(output: str = typer.Option("table", "-o", "--output", help="table or json")) -> None:
+def _attached(settings: Settings):
+    """The Ray layer, connected to the running platform's cluster; exit 1 when none answers."""
+    choice = _cluster(settings)
+    if choice.address is None:
+        raise fail("the platform is not running (start it with `maas up`)", EXIT_ERROR)
+    platform = _serving()
+    with errors_to_exit():
+        platform.attach(settings, _say, choice)
+    return platform
+
+
+def status(
+    output: str = typer.Option("table", "-o", "--output", help="table or json"),
+    config: Path | None = ConfigOpt,
+) -> None:
     """Tiers, deployments, replicas and health."""
     if output not in ("table", "json"):
         raise fail(f"--output: {output!r} is not allowed (allowed: table, json)", EXIT_USAGE)
-    platform = _serving()
-    if not platform.connect("auto"):
-        raise fail("the platform is not running (start it with `maas up`)", EXIT_ERROR)
-    info = platform.status()
+    settings = settings_from(config)
+    info = _attached(settings).status()
     if output == "json":
         print(json.dumps(info, indent=2))
         return
@@ -168,7 +171,6 @@ def deploy(
     """Deploy MODEL on the given tiers of the running platform."""
     settings = settings_from(config)
     placements = {model: _parse_tiers(tiers) or []}
-    platform = _serving()
     with errors_to_exit():
         from maas.models import load_catalog
         from maas.tiers import load_topology
@@ -178,19 +180,18 @@ def deploy(
         bad = [t for t in placements[model] if t not in known]
         if bad:
             raise fail(f"--tiers: {bad[0]!r} is not a tier (allowed: {', '.join(known)})", EXIT_USAGE)
-        if not platform.connect("auto"):
-            raise fail("the platform is not running (start it with `maas up`)", EXIT_ERROR)
+        platform = _attached(settings)
         platform.deploy_models(settings, placements)
-    wait_until_serving(settings, placements)
+        wait_until_serving(settings, placements)
     _say(f"deployed {model} on {', '.join(placements[model])}")
 
 
-def undeploy(model: str = typer.Argument(..., help="Model to remove from every tier.")) -> None:
+def undeploy(
+    model: str = typer.Argument(..., help="Model to remove from every tier."),
+    config: Path | None = ConfigOpt,
+) -> None:
     """Remove MODEL from every tier."""
-    platform = _serving()
-    if not platform.connect("auto"):
-        raise fail("the platform is not running", EXIT_ERROR)
-    removed = platform.undeploy_model(model)
+    removed = _attached(settings_from(config)).undeploy_model(model)
     if not removed:
         raise fail(f"model {model!r} is not deployed", EXIT_USAGE)
     _say(f"undeployed {model} from {', '.join(removed)}")

@@ -1,16 +1,20 @@
 """Start, deploy, inspect and stop the platform on Ray: what ``maas up/down/status/deploy/undeploy`` call.
 
 Embedded default: one local Ray node (``ray start --head``) that carries every tier's custom resource
-(``tier:<name>``). Multi-node: each tier's nodes are started with ``ray start --address ... --resources
+(``tier:<name>``); ``up`` records it (``maas.serving.cluster_record``) and ``down`` stops exactly its processes,
+never another Ray on the host. Which cluster to use is decided before Ray is touched, so a stale address is found
+in seconds (``maas.serving.ray_address``). Multi-node: each tier's nodes are started with ``ray start --address ... --resources
 '{"tier:<name>": N}'`` and ``up(..., start_cluster=False)`` deploys onto them; every ``model@tier`` deployment asks
 for one unit of its tier's resource, so its replicas can only land on that tier's nodes.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,9 +27,28 @@ from ray import serve
 
 from maas.errors import ConfigError, NotReady
 from maas.models import Catalog, load_catalog
+from maas.serving.cluster_record import (
+    ClusterRecord,
+    choose_cluster_for,
+    load_record,
+    record_path,
+    remove_record,
+    save_record,
+    stop_recorded_cluster,
+)
 from maas.serving.gateway import Gateway
 from maas.serving.layout import RayLayout, load_layout
+from maas.serving.ray_address import (
+    ADDRESS_FILE,
+    ClusterChoice,
+    free_local_port,
+    gcs_host_port,
+    local_port_free,
+    ray_temp_dir,
+    read_address_file,
+)
 from maas.serving.ray_env import apply_ray_env
+from maas.serving.ray_processes import cluster_processes, list_processes, session_dir_of_gcs
 from maas.serving.tier_deployment import TierModel, app_name, parse_app_name
 from maas.settings import Settings
 from maas.tiers import Topology, load_topology
@@ -34,6 +57,7 @@ __all__ = [
     "GATEWAY_APP",
     "start_local_cluster",
     "connect",
+    "attach",
     "start_serve",
     "tier_app",
     "deploy_models",
@@ -46,6 +70,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 GATEWAY_APP = "gateway"
+DEFAULT_GCS_PORT = 6379
+Progress = Callable[[str], None]
 
 
 def _ray_cli() -> str:
@@ -55,10 +81,8 @@ def _ray_cli() -> str:
     return found
 
 
-def start_local_cluster(topology: Topology, layout: RayLayout) -> None:
-    """``ray start --head`` with every tier's resource on this node (the embedded default)."""
+def _head_command(topology: Topology, layout: RayLayout) -> list[str]:
     resources = {spec.ray_resource: layout.embedded.tier_units for spec in topology.tiers.values()}
-    num_cpus = layout.embedded.num_cpus
     cmd = [
         _ray_cli(),
         "start",
@@ -67,23 +91,60 @@ def start_local_cluster(topology: Topology, layout: RayLayout) -> None:
         "--disable-usage-stats",
         f"--resources={json.dumps(resources)}",
     ]
-    if num_cpus is not None:
-        cmd.append(f"--num-cpus={num_cpus}")
+    if layout.embedded.num_cpus is not None:
+        cmd.append(f"--num-cpus={layout.embedded.num_cpus}")
+    if not local_port_free(DEFAULT_GCS_PORT):
+        # another cluster holds the default ports: let Ray pick the GCS port and move the other fixed listeners
+        cmd += ["--port=0", f"--ray-client-server-port={free_local_port()}",
+                f"--dashboard-agent-listen-port={free_local_port()}"]
+    return cmd
+
+
+def start_local_cluster(topology: Topology, layout: RayLayout, settings: Settings) -> ClusterRecord:
+    """``ray start --head`` with every tier's resource on this node (the embedded default), recorded in
+    ``<data_dir>/ray-cluster.json`` (GCS address, session dir, processes) for ``down``."""
     env = apply_ray_env(dict(os.environ))
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(_head_command(topology, layout), env=env, capture_output=True, text=True, timeout=180)
     if proc.returncode != 0:
         raise NotReady(f"`ray start --head` failed: {proc.stderr.strip()[-2000:]}")
+    temp_dir = ray_temp_dir(env)
+    printed = re.search(r"--address='([^']+)'", proc.stdout)
+    address = printed.group(1) if printed else read_address_file(temp_dir)
+    if address is None:
+        raise NotReady(f"`ray start --head` succeeded but printed no address and wrote no {temp_dir / ADDRESS_FILE}")
+    processes = list_processes()
+    session_dir = session_dir_of_gcs(processes, gcs_host_port(address)[1])
+    record = ClusterRecord(
+        gcs_address=address,
+        session_dir=session_dir,
+        ray_temp_dir=str(temp_dir),
+        started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        processes=cluster_processes(processes, session_dir) if session_dir else [],
+    )
+    save_record(settings.data_dir, record)
+    return record
 
 
-def connect(address: str | None = "auto") -> bool:
-    """Connect this process to a running cluster; False when none is running."""
+def connect(address: str) -> None:
+    """Connect this process to the cluster at ``address`` (one whose GCS answered)."""
     if ray.is_initialized():
-        return True
+        return
     try:
         ray.init(address=address, namespace="serve", logging_level=logging.WARNING, log_to_driver=False)
-    except ConnectionError:
-        return False
-    return True
+    except ConnectionError as exc:
+        raise NotReady(f"cannot connect to the Ray cluster at {address}: {exc}") from None
+
+
+def attach(
+    settings: Settings, progress: Progress = lambda _msg: None, choice: ClusterChoice | None = None
+) -> ClusterChoice:
+    """Connect to the cluster to use (``choice``, else ``choose_cluster_for(settings)``, which reports what was
+    stale), if one answers. The returned ``address`` is None when none runs."""
+    if choice is None:
+        choice = choose_cluster_for(settings, progress)
+    if choice.address is not None:
+        connect(choice.address)
+    return choice
 
 
 def start_serve(settings: Settings) -> None:
@@ -180,6 +241,7 @@ def up(
     start_cluster: bool = True,
     wait_ready: Callable[[], None] | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
+    choice: ClusterChoice | None = None,
 ) -> dict[str, list[str]]:
     """Start (or join) the cluster, deploy the models on their tiers, then the gateway. Returns the placements."""
     apply_ray_env()
@@ -188,14 +250,15 @@ def up(
     if placements is None:
         placements = {m: list(topology.tier_names) for m in catalog.names()}
     _check_placements(placements, catalog, topology)
-    address = settings.ray_address or "auto"
-    if not connect(address):
-        if not start_cluster or settings.ray_address:
-            raise NotReady(f"no Ray cluster at {address!r}")
-        progress("starting a local Ray node with every tier's resource")
-        start_local_cluster(topology, load_layout(settings.layout_path, topology.tier_names))
-        if not connect("auto"):
-            raise NotReady("started Ray but could not connect to it")
+    choice = attach(settings, progress, choice)
+    if choice.address is None:
+        if not start_cluster:
+            raise NotReady("no Ray cluster answers (and --no-start-cluster was given)")
+        fresh = "a fresh" if choice.found else "a"
+        progress(f"starting {fresh} local Ray node with every tier's resource")
+        record = start_local_cluster(topology, load_layout(settings.layout_path, topology.tier_names), settings)
+        progress(f"Ray head at {record.gcs_address} (recorded in {record_path(settings.data_dir)})")
+        connect(record.gcs_address)
     start_serve(settings)
     progress(f"deploying {sum(len(t) for t in placements.values())} model@tier deployments")
     deploy_models(settings, placements)
@@ -206,12 +269,27 @@ def up(
     return placements
 
 
-def down(stop_cluster: bool = True) -> None:
-    """Shut Serve down and stop the local Ray node (no leftover processes)."""
-    if connect("auto"):
+def down(
+    settings: Settings,
+    stop_cluster: bool = True,
+    progress: Progress = lambda _msg: None,
+    choice: ClusterChoice | None = None,
+) -> None:
+    """Shut Serve down; with ``stop_cluster``, stop the Ray cluster ``up`` started (its recorded processes and
+    their descendants) and nothing else: a cluster the platform only joined keeps running."""
+    choice = attach(settings, progress, choice)
+    if choice.address is not None:
         try:
             serve.shutdown()
         finally:
             ray.shutdown()
-    if stop_cluster:
-        subprocess.run([_ray_cli(), "stop", "--force"], capture_output=True, text=True, timeout=120)
+    if not stop_cluster:
+        return
+    record = load_record(settings.data_dir)
+    if record is None:
+        if choice.address is not None:
+            progress(f"left the Ray cluster at {choice.address} running: maas did not start it")
+        return
+    stop_recorded_cluster(record)
+    remove_record(settings.data_dir)
+    progress(f"stopped the Ray cluster maas started at {record.gcs_address}")

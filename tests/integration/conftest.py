@@ -14,8 +14,8 @@ import pytest  # noqa: E402
 import ray  # noqa: E402
 from ray import serve  # noqa: E402
 
-from maas.cli.platform import wait_until_serving  # noqa: E402
 from maas.serving.layout import load_layout  # noqa: E402
+from maas.serving.readiness import wait_until_serving  # noqa: E402
 from maas.settings import load_settings  # noqa: E402
 from maas.tiers import load_topology  # noqa: E402
 

@@ -7,9 +7,9 @@ import asyncio
 import httpx
 from ray import serve
 
-from maas.cli.platform import wait_until_serving
 from maas.loadtest.stubserver import free_port
 from maas.serving import platform
+from maas.serving.readiness import wait_until_serving
 from maas.serving.tier_deployment import app_name
 from maas.settings import load_settings
 from tests.unit.reference import v2_inputs
