@@ -1,13 +1,19 @@
 """End to end: ``maas run`` started as a user starts it (what ``make run`` runs), real HTTP, the operator CLI,
-SIGTERM, and no Ray process left behind."""
+SIGTERM, and none of the Ray processes it started left behind.
+
+The run gets its own Ray temp dir and data dir, so it starts (and records) its own cluster whatever else runs on
+the host; the test follows exactly the processes of that cluster (its session and their descendants), not every
+Ray process on the machine."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -16,11 +22,11 @@ import pytest
 
 from maas.loadtest.stubserver import free_port
 from maas.polling import PollTimeout, poll_until
-from tests.unit.reference import run_onnx_directly, sample_inputs, v2_inputs
+from maas.serving.cluster_record import load_record, record_path
+from maas.serving.ray_processes import ProcessInfo, cluster_processes, is_running, list_processes
+from tests.support.reference import run_onnx_directly, sample_inputs, v2_inputs
 
 MAAS = str(Path(sys.executable).parent / "maas")
-RAY_PROCESS_PATTERN = "raylet|gcs_server|ray::"
-
 
 
 def _poll(predicate, timeout_s: float, what: str):
@@ -30,9 +36,14 @@ def _poll(predicate, timeout_s: float, what: str):
         pytest.fail(str(exc))
 
 
-def _ray_processes() -> list[str]:
-    out = subprocess.run(["pgrep", "-af", RAY_PROCESS_PATTERN], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "pgrep" not in line]
+def _started_processes(data_dir: Path) -> list[ProcessInfo]:
+    """The processes of the cluster `maas run` recorded: the ones it started and everything they started since."""
+    record = load_record(data_dir)
+    assert record is not None, f"maas run recorded no cluster in {record_path(data_dir)}"
+    assert record.session_dir and record.processes, record
+    found = {p.pid: p for p in record.processes}
+    found.update({p.pid: p for p in cluster_processes(list_processes(), record.session_dir)})
+    return list(found.values())
 
 
 def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
@@ -40,11 +51,16 @@ def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def running(models_dir):
-    # Earlier test packages' Ray processes may still be exiting; `maas run` must start its own cluster.
-    _poll(lambda: not _ray_processes(), 120, "Ray processes of earlier tests to exit")
+def running(models_dir, tmp_path_factory):
+    # Its own Ray temp dir (no address file of another cluster to join; short, as Ray's socket paths must fit in
+    # 107 bytes) and data dir (where it records the cluster it starts).
+    ray_tmp = Path(tempfile.mkdtemp(prefix="maas-e2e-", dir="/tmp"))
+    data_dir = tmp_path_factory.mktemp("maas-data")
     port = free_port()
-    env = {**os.environ, "MAAS_PORT": str(port), "MAAS_MODELS_DIR": str(models_dir)}
+    env = {**os.environ, "MAAS_PORT": str(port), "MAAS_MODELS_DIR": str(models_dir), "RAY_TMPDIR": str(ray_tmp),
+           "MAAS_DATA_DIR": str(data_dir)}
+    for inherited in ("MAAS_RAY_ADDRESS", "RAY_ADDRESS"):
+        env.pop(inherited, None)
     proc = subprocess.Popen([MAAS, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
 
@@ -59,7 +75,7 @@ def running(models_dir):
 
     try:
         _poll(ready, 420, "maas run to serve every model on every tier")
-        yield base, env, proc
+        yield base, env, proc, data_dir
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -67,10 +83,11 @@ def running(models_dir):
                 proc.wait(timeout=180)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 def test_curl_style_infer_on_every_model_and_tier(running, catalog, models_dir):
-    base, env, _ = running
+    base, env, _, _ = running
     status = json.loads(_cli("status", "-o", "json", env=env).stdout)
     placed = {(d["model"], d["tier"]) for d in status["deployments"] if d["status"] == "RUNNING"}
     assert len(placed) == len(catalog.names()) * 4
@@ -87,7 +104,7 @@ def test_curl_style_infer_on_every_model_and_tier(running, catalog, models_dir):
 
 
 def test_cli_bad_input_exits_2_with_allowed_values(running):
-    _, env, _ = running
+    _, env, _, _ = running
     unknown_tier = _cli("deploy", "digits-mlp", "--tiers", "moon", env=env)
     assert unknown_tier.returncode == 2 and "allowed: base-station" in unknown_tier.stderr
     unknown_model = _cli("deploy", "gpt-9", "--tiers", "ground", env=env)
@@ -97,7 +114,7 @@ def test_cli_bad_input_exits_2_with_allowed_values(running):
 
 
 def test_undeploy_then_deploy_changes_what_the_gateway_serves(running):
-    base, env, _ = running
+    base, env, _, _ = running
     assert _cli("undeploy", "maintenance-clf", env=env).returncode == 0
 
     def tiers_of(model):
@@ -118,7 +135,11 @@ def test_undeploy_then_deploy_changes_what_the_gateway_serves(running):
 
 
 def test_sigterm_shuts_down_cleanly_with_no_leftover_processes(running):
-    _, _, proc = running
+    _, _, proc, data_dir = running
+    started = _started_processes(data_dir)
+    names = {p.name for p in started}
+    assert {"gcs_server", "raylet"} <= names, names
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=180) == 0
-    _poll(lambda: not _ray_processes(), 60, "Ray processes to exit")
+    _poll(lambda: not [p for p in started if is_running(p)], 60, "the Ray processes maas run started to exit")
+    assert load_record(data_dir) is None  # maas down dropped the record of the cluster it stopped

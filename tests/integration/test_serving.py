@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from tests.unit.reference import run_onnx_directly, sample_inputs, v2_inputs
+from tests.support.reference import run_onnx_directly, sample_inputs, v2_inputs
 
 
 @pytest.fixture(scope="module")

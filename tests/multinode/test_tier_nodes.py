@@ -12,7 +12,7 @@ from maas.serving import platform
 from maas.serving.readiness import wait_until_serving
 from maas.serving.tier_deployment import app_name
 from maas.settings import load_settings
-from tests.unit.reference import v2_inputs
+from tests.support.reference import v2_inputs
 
 
 def test_replicas_land_on_their_tier_nodes_and_serve(tier_cluster, models_dir):

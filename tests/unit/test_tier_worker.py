@@ -9,7 +9,7 @@ import pytest
 
 from maas.api.tier_worker import TierWorker
 from maas.clock import ManualClock
-from tests.unit.reference import run_onnx_directly, sample_inputs
+from tests.support.reference import run_onnx_directly, sample_inputs
 
 
 def _worker(catalog, models_dir, clock, slots=1, variant="fp32"):

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.unit.reference import run_onnx_directly, sample_inputs, v2_inputs
+from tests.support.reference import run_onnx_directly, sample_inputs, v2_inputs
 
 MODELS = ["digits-mlp", "maintenance-clf", "minilm-embed"]
 
