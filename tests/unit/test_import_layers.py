@@ -1,7 +1,7 @@
 """The layer table is enforced, not only described: ``lint-imports`` with the project's own contracts
 ([tool.importlinter] in pyproject.toml) fails on a forbidden arrow. Each case builds a small stand-in ``maas``
 package (one empty module per layer) in a temporary directory, so the verdicts do not depend on the state of the
-real tree; ``make lint`` runs the same contracts on the real one."""
+real tree; the last test (and ``make lint``) checks the real one."""
 
 from __future__ import annotations
 
@@ -115,3 +115,9 @@ def test_a_forbidden_arrow_through_a_shared_module_fails_lint(tmp_path):
     result = _lint(root)
     assert result.returncode != 0
     assert _verdicts(result.stdout)["maas.tiers imports nothing above it"] == "BROKEN"
+
+
+def test_the_real_tree_keeps_every_contract():
+    result = _lint(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert set(_verdicts(result.stdout).values()) == {"KEPT"}
