@@ -105,8 +105,14 @@ class UplinkPlan:
         return before + min(u.bytes_sent, int(math.floor((t_s - u.send_start_s) * self.rate_bps / 8.0)))
 
     def used_at(self, t_s: float) -> list[WindowUse]:
-        """Windows that have carried bytes by ``t_s`` (the current one included)."""
-        return list(self.uses[: bisect.bisect_right(self._starts, t_s)])
+        """Windows that have carried bytes by ``t_s``; the current one cut at ``t_s`` (its bytes so far)."""
+        k = bisect.bisect_right(self._starts, t_s)
+        out = list(self.uses[:k])
+        if out and t_s < out[-1].send_end_s:
+            u = out[-1]
+            now = self.bytes_at(t_s)
+            out[-1] = WindowUse(u.window, u.send_start_s, t_s, now - (u.bytes_after - u.bytes_sent), now)
+        return out
 
     def next_window(self, t_s: float) -> WindowUse | None:
         """The window sending at ``t_s``, else the next one the plan uses; None once the transfer is done."""
