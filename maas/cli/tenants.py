@@ -26,15 +26,31 @@ from maas.store import make_engine, migrate
 
 __all__ = ["tenants_app", "keys_app"]
 
-tenants_app = typer.Typer(help="Tenants: routing defaults, allowed models/tiers, priority, limits.", no_args_is_help=True, add_completion=False)
-keys_app = typer.Typer(help="API keys: create (shown once), list, revoke, rotate with an overlap.", no_args_is_help=True, add_completion=False)
+tenants_app = typer.Typer(
+    help="Tenants: routing defaults, allowed models/tiers, priority, limits.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+keys_app = typer.Typer(
+    help="API keys: create (shown once), list, revoke, rotate with an overlap.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="settings YAML file")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="state directory (default .maas)")]
 DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL (default SQLite in data dir)")]
 OutputOpt = Annotated[str, typer.Option("-o", "--output", help="table or json")]
 ListOpt = Annotated[str | None, typer.Option(help="comma-separated; 'all' for no restriction")]
-_CLEARABLE = ("contact", "default_site", "default_objective", "default_deadline_ms", "allowed_models", "allowed_tiers", *LIMIT_RANGES)
+_CLEARABLE = (
+    "contact",
+    "default_site",
+    "default_objective",
+    "default_deadline_ms",
+    "allowed_models",
+    "allowed_tiers",
+    *LIMIT_RANGES,
+)
 
 
 def _engine(config: Path | None, data_dir: Path | None, database_url: str | None) -> tuple[Engine, Path]:
@@ -77,14 +93,24 @@ def _print_tenants(tenants: list[TenantInfo], output: str) -> None:
     rows = []
     for t in tenants:
         limits = t.limits
-        rows.append([
-            t.name, t.priority, t.default_objective, t.default_site,
-            ",".join(t.allowed_tiers) if t.allowed_tiers else "all",
-            ",".join(t.allowed_models) if t.allowed_models else "all",
-            limits.rpm, limits.requests_per_day, limits.requests_per_month, limits.max_concurrent,
-            "deleted " + _time(t.deleted_at_s) if t.deleted else "active",
-        ])
-    _table(["NAME", "PRIO", "OBJECTIVE", "SITE", "TIERS", "MODELS", "RPM", "PER_DAY", "PER_MONTH", "CONC", "STATE"], rows)
+        rows.append(
+            [
+                t.name,
+                t.priority,
+                t.default_objective,
+                t.default_site,
+                ",".join(t.allowed_tiers) if t.allowed_tiers else "all",
+                ",".join(t.allowed_models) if t.allowed_models else "all",
+                limits.rpm,
+                limits.requests_per_day,
+                limits.requests_per_month,
+                limits.max_concurrent,
+                "deleted " + _time(t.deleted_at_s) if t.deleted else "active",
+            ]
+        )
+    _table(
+        ["NAME", "PRIO", "OBJECTIVE", "SITE", "TIERS", "MODELS", "RPM", "PER_DAY", "PER_MONTH", "CONC", "STATE"], rows
+    )
 
 
 def _profile(**options: Any) -> dict[str, Any]:
@@ -120,10 +146,20 @@ def tenants_create(
     """Create a tenant (names: a-z 0-9 - _ ., at most 64)."""
     _check_output(output)
     profile = _profile(
-        contact=contact, default_site=site, default_objective=objective, default_deadline_ms=deadline_ms,
-        allowed_models=models, allowed_tiers=tiers, priority=priority, rpm=rpm, burst=burst,
-        requests_per_day=requests_per_day, requests_per_month=requests_per_month, max_concurrent=max_concurrent,
-        energy_j_per_day=energy_j_per_day, carbon_g_per_month=carbon_g_per_month,
+        contact=contact,
+        default_site=site,
+        default_objective=objective,
+        default_deadline_ms=deadline_ms,
+        allowed_models=models,
+        allowed_tiers=tiers,
+        priority=priority,
+        rpm=rpm,
+        burst=burst,
+        requests_per_day=requests_per_day,
+        requests_per_month=requests_per_month,
+        max_concurrent=max_concurrent,
+        energy_j_per_day=energy_j_per_day,
+        carbon_g_per_month=carbon_g_per_month,
     )
     engine, _ = _engine(config, data_dir, database_url)
     with errors_to_exit():
@@ -156,10 +192,20 @@ def tenants_update(
     """Change the given fields of a tenant (``--clear FIELD`` removes a limit or default)."""
     _check_output(output)
     changes = _profile(
-        contact=contact, default_site=site, default_objective=objective, default_deadline_ms=deadline_ms,
-        allowed_models=models, allowed_tiers=tiers, priority=priority, rpm=rpm, burst=burst,
-        requests_per_day=requests_per_day, requests_per_month=requests_per_month, max_concurrent=max_concurrent,
-        energy_j_per_day=energy_j_per_day, carbon_g_per_month=carbon_g_per_month,
+        contact=contact,
+        default_site=site,
+        default_objective=objective,
+        default_deadline_ms=deadline_ms,
+        allowed_models=models,
+        allowed_tiers=tiers,
+        priority=priority,
+        rpm=rpm,
+        burst=burst,
+        requests_per_day=requests_per_day,
+        requests_per_month=requests_per_month,
+        max_concurrent=max_concurrent,
+        energy_j_per_day=energy_j_per_day,
+        carbon_g_per_month=carbon_g_per_month,
     )
     for field in clear or []:
         if field not in _CLEARABLE:
@@ -189,7 +235,10 @@ def tenants_list(
 
 @tenants_app.command("show")
 def tenants_show(
-    name: str, output: OutputOpt = "json", config: ConfigOpt = None, data_dir: DataDirOpt = None,
+    name: str,
+    output: OutputOpt = "json",
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """One tenant with every field (JSON by default)."""
@@ -205,7 +254,10 @@ def tenants_show(
 
 @tenants_app.command("delete")
 def tenants_delete(
-    name: str, output: OutputOpt = "table", config: ConfigOpt = None, data_dir: DataDirOpt = None,
+    name: str,
+    output: OutputOpt = "table",
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Soft-delete a tenant: it stays in reports, its keys are revoked, its name is not reused."""
@@ -228,7 +280,11 @@ def _print_issued(issued: IssuedKey, output: str) -> None:
     else:
         print(issued.key)
         owner = "admin" if issued.tenant is None else f"tenant {issued.tenant}"
-        extra = f"; the previous secret works until {_time(issued.previous_valid_until_s)}" if issued.previous_valid_until_s else ""
+        extra = (
+            f"; the previous secret works until {_time(issued.previous_valid_until_s)}"
+            if issued.previous_valid_until_s
+            else ""
+        )
         print(f"key id {issued.key_id} ({owner}), expires {_time(issued.expires_at_s)}{extra}", file=sys.stderr)
     print("store this key now: it is not shown again", file=sys.stderr)
 
@@ -263,7 +319,9 @@ def keys_create(
     keys = _keys(config, data_dir, database_url)
     with errors_to_exit():
         issued = keys.create(
-            tenant, scope="admin" if admin else "tenant", label=label,
+            tenant,
+            scope="admin" if admin else "tenant",
+            label=label,
             expires_in_s=None if expires_days is None else expires_days * 86400.0,
         )
     _print_issued(issued, output)

@@ -139,7 +139,11 @@ class KeyInfo:
     def to_dict(self, now_s: float) -> dict[str, Any]:
         fields = ("key_id", "scope", "tenant", "label", "created_at_s", "expires_at_s", "rotated_at_s", "revoked_at_s")
         doc = {name: getattr(self, name) for name in fields}
-        doc |= {"previous_valid_until_s": self.previous_valid_until_s, "display": self.display, "status": self.status(now_s)}
+        doc |= {
+            "previous_valid_until_s": self.previous_valid_until_s,
+            "display": self.display,
+            "status": self.status(now_s),
+        }
         return doc
 
 
@@ -183,7 +187,9 @@ def issue_key(
     if tenant is not None and tenant.deleted_at_s is not None:
         raise InvalidInput(f"tenant: {tenant.name!r} was deleted")
     if label is not None and not LABEL_RE.fullmatch(label):
-        raise InvalidInput("label: at most 64 characters of letters, digits, space - _ . : (starting with a letter/digit)")
+        raise InvalidInput(
+            "label: at most 64 characters of letters, digits, space - _ . : (starting with a letter/digit)"
+        )
     expires = _seconds("expires_in_s", expires_in_s, 1.0, MAX_EXPIRY_S)
     key_id, secret = _b32(10, KEY_ID_CHARS), _b32(20, SECRET_CHARS)
     row = ApiKey(
@@ -224,8 +230,13 @@ class Keys:
         with session_scope(self._engine) as session:
             row = None if tenant is None else find_tenant(session, tenant, include_deleted=False)
             return issue_key(
-                session, self._server_secret, self._clock.now_s(),
-                scope=scope, tenant=row, label=label, expires_in_s=expires_in_s,
+                session,
+                self._server_secret,
+                self._clock.now_s(),
+                scope=scope,
+                tenant=row,
+                label=label,
+                expires_in_s=expires_in_s,
             )
 
     def list(self, tenant: str | None = None, *, as_principal: Principal | None = None) -> list[KeyInfo]:
@@ -287,7 +298,11 @@ class Keys:
             row.secret_hmac = secret_hmac(self._server_secret, secret)
             row.rotated_at_s = now
             return IssuedKey(
-                row.key_id, f"{KEY_PREFIX}{row.key_id}_{secret}", row.scope, name, row.expires_at_s,
+                row.key_id,
+                f"{KEY_PREFIX}{row.key_id}_{secret}",
+                row.scope,
+                name,
+                row.expires_at_s,
                 row.previous_valid_until_s,
             )
 

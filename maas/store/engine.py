@@ -11,6 +11,8 @@ Any ``OperationalError`` (locked, unreachable, I/O) and pool time-outs become ``
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,7 +60,9 @@ def make_engine(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, ech
             parsed = parsed.set(drivername="postgresql+psycopg")
         engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
     else:
-        raise ValueError(f"unsupported database URL {_describe(url)!r} (allowed: sqlite:///..., postgresql+psycopg://...)")
+        raise ValueError(
+            f"unsupported database URL {_describe(url)!r} (allowed: sqlite:///..., postgresql+psycopg://...)"
+        )
     _translate_errors(engine)
     return engine
 
@@ -71,7 +75,7 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _ensure_wal(cursor, busy_timeout_ms)
         finally:
             cursor.close()
 
@@ -79,6 +83,24 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     def _on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _ensure_wal(cursor: Any, busy_timeout_ms: int) -> None:
+    """Switch the file to WAL once (it stays WAL). SQLite does not apply its busy timeout to this switch, so two
+    processes opening a new database at once retry here, within the same busy timeout (a lock wait on the OS
+    clock, like SQLite's own; not platform time)."""
+    deadline_s = time.monotonic() + busy_timeout_ms / 1000.0
+    while True:
+        mode = str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        if mode in ("wal", "memory"):
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline_s:
+                raise
+        time.sleep(0.002)
 
 
 def _translate_errors(engine: Engine) -> None:

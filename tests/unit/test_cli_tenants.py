@@ -37,16 +37,36 @@ def _json(result) -> object:
 
 
 def test_tenant_lifecycle(maas) -> None:
-    created = _json(maas("tenants", "create", "acme", "--rpm", "600", "--burst", "50", "--tiers", "ground,satellite",
-                         "--objective", "carbon", "--priority", "8", "-o", "json"))
+    created = _json(
+        maas(
+            "tenants",
+            "create",
+            "acme",
+            "--rpm",
+            "600",
+            "--burst",
+            "50",
+            "--tiers",
+            "ground,satellite",
+            "--objective",
+            "carbon",
+            "--priority",
+            "8",
+            "-o",
+            "json",
+        )
+    )
     assert created[0]["name"] == "acme" and created[0]["allowed_tiers"] == ["ground", "satellite"]
     table = maas("tenants", "list")
     assert table.exit_code == 0
     lines = table.stdout.splitlines()
     assert lines[0].split()[:3] == ["NAME", "PRIO", "OBJECTIVE"]
     assert lines[1].split()[:5] == ["acme", "8", "carbon", "-", "ground,satellite"]
-    updated = _json(maas("tenants", "update", "acme", "--tiers", "all", "--clear", "burst", "--requests-per-day", "100",
-                         "-o", "json"))[0]
+    updated = _json(
+        maas(
+            "tenants", "update", "acme", "--tiers", "all", "--clear", "burst", "--requests-per-day", "100", "-o", "json"
+        )
+    )[0]
     assert updated["allowed_tiers"] is None and updated["limits"]["burst"] is None
     assert updated["limits"]["requests_per_day"] == 100 and updated["limits"]["rpm"] == 600
     shown = _json(maas("tenants", "show", "acme"))
@@ -63,7 +83,10 @@ def test_tenant_lifecycle(maas) -> None:
         (["tenants", "create", "acme", "--rpm", "-1"], "rpm: -1 is out of range (allowed: an integer in [0, 1000000]"),
         (["tenants", "create", "acme", "--objective", "fast"], "allowed: latency, balanced, energy, carbon"),
         (["tenants", "create", "acme", "--tiers", "mars"], "allowed: base-station, optical-access, ground, satellite"),
-        (["tenants", "create", "acme", "--priority", "12"], "priority: 12 is out of range (allowed: an integer in [0, 9])"),
+        (
+            ["tenants", "create", "acme", "--priority", "12"],
+            "priority: 12 is out of range (allowed: an integer in [0, 9])",
+        ),
         (["tenants", "create", "acme", "-o", "yaml"], "-o/--output: unknown format 'yaml' (allowed: table, json)"),
         (["tenants", "update", "ghost", "--rpm", "5"], "no tenant named 'ghost'"),
         (["tenants", "update", "ghost"], "nothing to update"),

@@ -316,3 +316,27 @@ def test_bootstrap_once_writes_working_keys(db_engine, tmp_path: Path, clock: Ma
     again = bootstrap(db_engine, data, clock)
     assert not again.created and (data / "admin.key").read_text().strip() == admin_key
     assert sorted(p.name for p in data.iterdir()) == ["admin.key", "dev.key", "server.secret"]
+
+
+def test_locked_sqlite_bootstrap_writes_nothing(tmp_path: Path, clock: ManualClock) -> None:
+    import sqlite3
+
+    from maas.errors import StoreUnavailable
+    from maas.store import default_database_url, make_engine, migrate
+
+    engine = make_engine(default_database_url(tmp_path / "db"), busy_timeout_ms=0)
+    migrate(engine)
+    other = sqlite3.connect(tmp_path / "db" / "maas.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreUnavailable):
+            bootstrap(engine, tmp_path / "state", clock)
+        with pytest.raises(StoreUnavailable):
+            Tenants(engine, clock).create("acme")
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["server.secret"]  # no key files
+    assert Tenants(engine, clock).list(include_deleted=True) == []
+    assert bootstrap(engine, tmp_path / "state", clock).created  # works once the lock is gone
+    engine.dispose()
