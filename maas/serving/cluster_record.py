@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 RECORD_FILE = "ray-cluster.json"
-STOP_GRACE_S = 30.0
+STOP_GRACE_S = 16.0  # as `ray stop`'s default grace period
 
 
 @dataclass

@@ -16,7 +16,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -48,7 +47,7 @@ from maas.serving.ray_address import (
     read_address_file,
 )
 from maas.serving.ray_env import apply_ray_env
-from maas.serving.ray_processes import cluster_processes, list_processes, session_dir_of_gcs
+from maas.serving.ray_processes import cluster_processes, list_processes, run_unblocked, session_dir_of_gcs
 from maas.serving.tier_deployment import TierModel, app_name, parse_app_name
 from maas.settings import Settings
 from maas.tiers import Topology, load_topology
@@ -104,7 +103,7 @@ def start_local_cluster(topology: Topology, layout: RayLayout, settings: Setting
     """``ray start --head`` with every tier's resource on this node (the embedded default), recorded in
     ``<data_dir>/ray-cluster.json`` (GCS address, session dir, processes) for ``down``."""
     env = apply_ray_env(dict(os.environ))
-    proc = subprocess.run(_head_command(topology, layout), env=env, capture_output=True, text=True, timeout=180)
+    proc = run_unblocked(_head_command(topology, layout), env, timeout_s=180)
     if proc.returncode != 0:
         raise NotReady(f"`ray start --head` failed: {proc.stderr.strip()[-2000:]}")
     temp_dir = ray_temp_dir(env)

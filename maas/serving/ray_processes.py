@@ -12,13 +12,22 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Iterable
+import subprocess
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from maas.polling import PollTimeout, poll_until
 
-__all__ = ["ProcessInfo", "list_processes", "session_dir_of_gcs", "cluster_processes", "is_running", "stop_processes"]
+__all__ = [
+    "ProcessInfo",
+    "list_processes",
+    "session_dir_of_gcs",
+    "cluster_processes",
+    "is_running",
+    "stop_processes",
+    "run_unblocked",
+]
 
 PROC = Path("/proc")
 _SESSION_FLAGS = ("--session-dir=", "--session_dir=")
@@ -143,3 +152,13 @@ def stop_processes(
         except PollTimeout:
             continue
     return running()
+
+
+def run_unblocked(cmd: Sequence[str], env: dict[str, str], timeout_s: float) -> subprocess.CompletedProcess:
+    """Run ``cmd`` with no signal blocked in it. A signal mask is inherited by children and kept across exec:
+    ``maas run`` blocks SIGINT/SIGTERM to wait for them, and the Ray daemons ``ray start`` leaves behind would
+    otherwise ignore the SIGTERM ``maas down`` sends them for good."""
+    return subprocess.run(
+        list(cmd), env=env, capture_output=True, text=True, timeout=timeout_s,
+        preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, []),
+    )

@@ -28,6 +28,7 @@ from maas.serving.ray_processes import (
     cluster_processes,
     is_running,
     list_processes,
+    run_unblocked,
     session_dir_of_gcs,
     stop_processes,
 )
@@ -170,3 +171,17 @@ def test_this_process_is_never_a_target(tmp_path):
     record = ClusterRecord("127.0.0.1:1", None, str(tmp_path), "t", [me])
     stop_recorded_cluster(record, grace_s=0.1)  # would SIGTERM the test run itself if it were a target
     assert is_running(me)
+
+
+def test_ray_start_runs_with_no_signal_blocked():
+    """`maas run` blocks SIGINT/SIGTERM to wait for them; the Ray daemons must not inherit that mask, or the
+    SIGTERM of `maas down` would stay pending in them forever."""
+    probe = [sys.executable, "-c", "import signal; print(sorted(int(s) for s in signal.pthread_sigmask(0, [])))"]
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        inherited = subprocess.run(probe, capture_output=True, text=True).stdout.strip()
+        unblocked = run_unblocked(probe, dict(os.environ), timeout_s=30).stdout.strip()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+    assert inherited == str(sorted([int(signal.SIGINT), int(signal.SIGTERM)]))  # what a plain child would get
+    assert unblocked == "[]"
