@@ -60,6 +60,9 @@ class EngineInput:
     tenant_epsilon: list[float | None] | None = None
     tier_host_ms: list[dict[str, float]] | None = None  # per model: the host time of the variant a tier serves
     estimate_refresh_s: float = 0.0  # the reuse rule of the estimate cache (0: ask the tier models every request)
+    # (model, tier, at_s, host_ms): from scenario second at_s (a new version's uplink completes) requests arriving
+    # for that model run on that tier at host_ms (maas.sim.updates); one switch per model
+    host_switches: list[tuple[int, str, float, float]] = field(default_factory=list)
 
     def host_ms_on(self, model: int, tier: str) -> float:
         """Host compute time of ``model`` on ``tier``: ``tier_host_ms`` when it names the tier, else ``host_ms``."""
@@ -68,6 +71,18 @@ class EngineInput:
             if host is not None:
                 return host
         return self.host_ms[model]
+
+    def host_tables(self) -> tuple[list[tuple[float, ...]], list[float], list[tuple[float, ...]]]:
+        """Per model: host times per tier before its switch, the switch time (inf: none), host times after."""
+        tiers = tuple(self.tiers)
+        before = [tuple(self.host_ms_on(m, t) for t in tiers) for m in range(len(self.models))]
+        at, after = [float("inf")] * len(before), list(before)
+        for m, tier, at_s, host in self.host_switches:
+            if tier in tiers:
+                row = list(after[m])
+                row[tiers.index(tier)] = host
+                after[m], at[m] = tuple(row), at_s
+        return before, at, after
 
 
 @dataclass
@@ -135,7 +150,7 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
                     fault_epoch_s=inp.epoch_s, seed=inp.seed, explain_refusals=False, exact_host=True)
     place = placer.place
     platform_ms, epoch = inp.platform_ms, inp.epoch_s
-    host_by_model = [tuple(inp.host_ms_on(m, t) for t in tiers) for m in range(len(inp.models))]
+    host_by_model, switch_at, host_after = inp.host_tables()
     eps = inp.tenant_epsilon or [None] * len(inp.tenant_names)
     requests = [
         [RouteRequest(model=m, site="", objective=inp.tenant_objective[j], deadline_ms=inp.tenant_deadline_ms[j],
@@ -187,7 +202,10 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
             for r, heap in enumerate(loc.heaps):
                 b = heap[0] - now_ms
                 backlog[r] = b if b > 0.0 else 0.0
-        placement = place(req, tiers, host_by_model[mi], qs, epoch + now, key=(si, mi), platform_ms=platform_ms)
+        if now < switch_at[mi]:
+            placement = place(req, tiers, host_by_model[mi], qs, epoch + now, key=(si, mi), platform_ms=platform_ms)
+        else:  # the new version arrived on its tier: other host times, another cache key
+            placement = place(req, tiers, host_after[mi], qs, epoch + now, key=(si, mi, 1), platform_ms=platform_ms)
         dec_out[i] = placer.last_decision_ns
         if placement.__class__ is NoPlacement:
             continue  # dropped: rejected (strict) or nothing available

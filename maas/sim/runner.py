@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from maas.routing.policy import RouteRequest, RoutingPolicy, TierView
 from maas.sim.engine import EngineInput, prefetch_sites, run_policy
 from maas.sim.metrics import summarise, summarise_assignment
 from maas.sim.scenario import ScenarioSpec
+from maas.sim.updates import uplink_switches
 from maas.sim.workload import arrival_times, build_trace, read_trace_times
 from maas.sim.world import TableTier, TableWorld
 
@@ -37,6 +38,7 @@ class Prepared:
     inp: EngineInput
     policies: list[str]
     duration_s: float
+    model_updates: list[dict] = field(default_factory=list)  # maas.sim.updates: when each uplink completes
 
 
 class AssignmentPolicy(RoutingPolicy):
@@ -162,8 +164,9 @@ def prepare(spec: ScenarioSpec, file: str, *, policies: list[str] | None = None,
         # a table world's figures (its battery) change with every request: it is asked every time
         estimate_refresh_s=0.0 if spec.table_tiers is not None else spec.estimate_refresh_s,
     )
+    inp.host_switches, updates = uplink_switches(spec, file, tiers, models)
     _sample_links(inp, np.random.default_rng(seed + 1))
-    return Prepared(spec, file, inp, list(chosen), duration)
+    return Prepared(spec, file, inp, list(chosen), duration, updates)
 
 
 def _sample_links(inp: EngineInput, rng: np.random.Generator) -> None:
@@ -197,7 +200,7 @@ def oracle_instance(inp: EngineInput, bucket_s: float) -> tuple[OracleInstance, 
     tr = inp.trace
     n, kk = len(tr), len(inp.tiers)
     tiers = tuple(inp.tiers)
-    host_by_model = [tuple(inp.host_ms_on(m, t) for t in tiers) for m in range(len(inp.models))]
+    host_before, switch_at, host_after = inp.host_tables()
     outages = [f for f in inp.faults if f.kind == "outage"]
     lat = np.full((n, kk), np.inf)
     service = np.zeros((n, kk))
@@ -210,7 +213,9 @@ def oracle_instance(inp: EngineInput, bucket_s: float) -> tuple[OracleInstance, 
     for i in range(n):
         si, m, now = int(tr.site[i]), int(tr.model[i]), float(tr.t_s[i])
         site = inp.sites[si]
-        _, true, _ = placer.estimates((si, m), site, tiers, host_by_model[m], inp.in_bytes[m], inp.out_bytes[m],
+        new = now >= switch_at[m]  # the engine's rule: the new version from its uplink's completion
+        _, true, _ = placer.estimates((si, m, 1) if new else (si, m), site, tiers,
+                                      host_after[m] if new else host_before[m], inp.in_bytes[m], inp.out_bytes[m],
                                       inp.epoch_s + now)
         for k, tier in enumerate(tiers):
             key = (tier, world.location(site, tier))
@@ -266,6 +271,8 @@ def run(prep: Prepared, *, oracle: bool = True, progress: Callable[[str], None] 
         policy = build_policy(name, **spec.policy_options.get(name, {}))
         rec = run_policy(inp, policy)
         out[name] = summarise(rec, inp.tiers, prep.duration_s)
+        if prep.model_updates:
+            out[name]["model_updates"] = prep.model_updates
         if speeds is not None and rec.wall_s > 0:
             speeds[name] = round(len(inp.trace) / rec.wall_s, 1)
     if oracle and spec.oracle.enabled:

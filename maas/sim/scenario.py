@@ -21,6 +21,7 @@ __all__ = [
     "FaultSpec",
     "TableTierSpec",
     "OracleSpec",
+    "ModelUpdateSpec",
     "ScenarioSpec",
     "load_scenario",
 ]
@@ -113,6 +114,27 @@ class OracleSpec(_Spec):
     time_limit_s: float = Field(default=60.0, gt=0)
 
 
+class ModelUpdateSpec(_Spec):
+    """A new version of a deployed model released at ``at_s``: it reaches a satellite tier only by uplink over the
+    tier's contact windows (``maas.tiers.uplink``); until the last byte arrives that tier serves the old version.
+    The new version's host time is ``host_compute_ms`` or the old one x ``speed_factor``."""
+
+    model: str
+    at_s: float = Field(ge=0, description="scenario seconds when the new version is released (its uplink starts)")
+    size_bytes: int = Field(gt=0, description="size of the int8 variant that travels")
+    host_compute_ms: float | None = Field(default=None, gt=0, description="the new version's host time, batch 1")
+    speed_factor: float | None = Field(default=None, gt=0, description="new host time = old host time x this")
+    tier: str = Field(default="satellite", description="the satellite tier it travels to")
+    uplink_bps: float | None = Field(default=None, gt=0, description="default: the topology's uplink.rate_bps")
+    setup_s: float | None = Field(default=None, ge=0, description="per-window setup; default: the topology's")
+
+    @model_validator(mode="after")
+    def _one_speed(self) -> ModelUpdateSpec:
+        if (self.host_compute_ms is None) == (self.speed_factor is None):
+            raise ValueError("host_compute_ms|give exactly one of 'host_compute_ms' and 'speed_factor'|one of them")
+        return self
+
+
 class ScenarioSpec(_Spec):
     """A whole scenario."""
 
@@ -139,6 +161,7 @@ class ScenarioSpec(_Spec):
     policies: list[str] | Literal["all"] = "all"
     policy_options: dict[str, dict] = Field(default_factory=dict)
     oracle: OracleSpec = Field(default_factory=OracleSpec)
+    model_updates: list[ModelUpdateSpec] = Field(default_factory=list, description="new versions uplinked")
 
     @model_validator(mode="after")
     def _one_world(self) -> ScenarioSpec:
@@ -182,6 +205,9 @@ def load_scenario(path: str | Path) -> ScenarioSpec:
         elif "ge" in ctx:
             allowed = f">= {ctx['ge']}"
         raise ConfigError(fname, _field_of(err), msg, allowed) from None
+    for i, update in enumerate(spec.model_updates):
+        if update.model not in spec.models:
+            raise ConfigError(fname, f"model_updates.{i}.model", "unknown model", ", ".join(sorted(spec.models)))
     for i, tenant in enumerate(spec.tenants):
         for model in tenant.models:
             if model not in spec.models:
