@@ -38,6 +38,7 @@ class MaasError(Exception):
     """Base of every error the platform raises on purpose; ``status`` is the HTTP status it maps to."""
 
     status: int = 500
+    headers: dict[str, str] | None = None  # response headers the error carries (rate-limit state, Retry-After)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

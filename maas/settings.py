@@ -91,6 +91,20 @@ class Settings(BaseSettings):
     auth_cache_ttl_s: float = Field(
         0.5, ge=0.0, le=10.0, description="Verified keys are cached this long per replica (revocation delay bound)."
     )
+    limit_lease_s: float = Field(
+        1.0, gt=0.0, le=60.0,
+        description="A gateway replica admits from a lease of its tenant's tokens this long before asking again.",
+    )
+    journal_fsync_interval_s: float = Field(
+        0.2, gt=0.0, le=10.0, description="Usage journal fsync period (a power loss costs at most this much)."
+    )
+    usage_ingest_interval_s: float = Field(
+        1.0, gt=0.0, le=60.0, description="Usage journal segments are rotated and ingested into the database this often."
+    )
+    energy_shift_pressure: float = Field(
+        0.8, ge=0.0, le=1.0,
+        description="Fraction of a tenant's daily joule budget used from which its requests minimise energy.",
+    )
 
     def effective_database_url(self) -> str:
         """``database_url``, or SQLite at ``<data_dir>/maas.db`` when unset."""

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from maas.api.dataplane import DataPlane
-from maas.errors import InvalidInput, MaasError, PayloadTooLarge
+from maas.errors import InvalidInput, MaasError, PayloadTooLarge, QuotaExceeded
 
 __all__ = ["create_app", "read_body"]
 
@@ -58,10 +58,15 @@ async def read_body(request: Request, limit_bytes: int) -> bytes:
 def create_app(dataplane: DataPlane, *, max_body_bytes: int) -> FastAPI:
     """The V2 REST app for one data plane. No globals: every app has its own state."""
     app = FastAPI(title="maas", version="v2", docs_url="/docs", redoc_url=None)
+    app.state.dataplane = dataplane  # per app, for the serving layer's shutdown and for tests
 
     @app.exception_handler(MaasError)
     async def _maas_error(_: Request, exc: MaasError) -> JSONResponse:
-        return _error(exc.status, exc.message)
+        extra = {"reason": exc.reason} if isinstance(exc, QuotaExceeded) else {}
+        response = _error(exc.status, exc.message, **extra)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -90,22 +95,25 @@ def create_app(dataplane: DataPlane, *, max_body_bytes: int) -> FastAPI:
     async def server_metadata() -> dict:
         return dataplane.server_metadata()
 
+    def _reader(request: Request):
+        return dataplane.reader(request.headers.get("authorization"))
+
     @app.get("/v2/models")
-    async def catalog() -> dict:
-        return {"models": dataplane.catalog()}
+    async def catalog(request: Request) -> dict:
+        return {"models": dataplane.catalog(_reader(request))}
 
     @app.post("/v2/repository/index")
-    async def repository_index() -> list:
+    async def repository_index(request: Request) -> list:
         return [
             {"name": m["name"], "version": m["version"], "state": "READY" if m["tiers"] else "UNAVAILABLE"}
-            for m in dataplane.catalog()
+            for m in dataplane.catalog(_reader(request))
         ]
 
-    async def _metadata(model: str, version: str | None = None) -> dict:
-        return dataplane.model_metadata(model, version)
+    async def _metadata(request: Request, model: str, version: str | None = None) -> dict:
+        return dataplane.model_metadata(model, version, _reader(request))
 
-    async def _ready(model: str, version: str | None = None) -> JSONResponse:
-        if dataplane.model_ready(model, version):
+    async def _ready(request: Request, model: str, version: str | None = None) -> JSONResponse:
+        if dataplane.model_ready(model, version, _reader(request)):
             return JSONResponse({"name": model, "ready": True})
         return _error(503, f"model {model!r} is not deployed on any tier yet", name=model, ready=False)
 
@@ -115,11 +123,11 @@ def create_app(dataplane: DataPlane, *, max_body_bytes: int) -> FastAPI:
         body = await read_body(request, max_body_bytes)
         result = await dataplane.infer(params["model"], params.get("version"), body, request.headers)
         if result.header_length is None:
-            return Response(result.body, media_type="application/json")
+            return Response(result.body, media_type="application/json", headers=result.headers)
         return Response(
             result.body,
             media_type="application/octet-stream",
-            headers={"Inference-Header-Content-Length": str(result.header_length)},
+            headers={**result.headers, "Inference-Header-Content-Length": str(result.header_length)},
         )
 
     app.add_api_route("/v2/models/{model}", _metadata, methods=["GET"])

@@ -1,8 +1,10 @@
 """The V2 data plane, free of HTTP and of Ray: decode, validate, route, emulate the network, run, account.
 
 A request goes through ``DataPlane.infer``:
+0. the service guard (``maas.api.service``): the API key (401), the model and tiers the tenant may use (403), its
+   limits (429); whatever happens next, one usage record is journalled before the response is returned;
 1. decode the V2 body (JSON or binary extension) and validate it against the model's manifest;
-2. read routing hints (parameters, then X-Maas-* headers);
+2. read routing hints (parameters, then X-Maas-* headers, then the tenant's defaults);
 3. ask placement one question (``maas.placement.LivePlacer.place``) and get one answer: the tier, or a 503 with
    the reason none can take it (a pin to an undeployed tier, a strict deadline no tier meets, nothing available);
 4. uplink delay, the tier's compute (queue + emulated device time), downlink delay, all through the clock;
@@ -22,9 +24,11 @@ import numpy as np
 from maas import __version__
 from maas.api.backend import TierBackend
 from maas.api.hints import parse_hints
+from maas.api.service import ServiceGuard, Ticket
 from maas.api.v2_codec import InferRequest, decode_request, encode_response
 from maas.clock import Clock
-from maas.errors import InvalidInput, NotReady
+from maas.errors import Forbidden, InvalidInput, MaasError, NotReady
+from maas.metering import Principal
 from maas.models import Catalog, ModelManifest
 from maas.placement import LivePlacer, RouteRequest
 from maas.settings import Settings
@@ -35,13 +39,14 @@ SERVER_NAME = "maas"
 
 
 class InferResult:
-    """An encoded response: ``body`` and, for the binary extension, the JSON header's length."""
+    """An encoded response: ``body``, for the binary extension the JSON header's length, and response headers."""
 
-    __slots__ = ("body", "header_length")
+    __slots__ = ("body", "header_length", "headers")
 
-    def __init__(self, body: bytes, header_length: int | None) -> None:
+    def __init__(self, body: bytes, header_length: int | None, headers: dict[str, str] | None = None) -> None:
         self.body = body
         self.header_length = header_length
+        self.headers = headers or {}
 
 
 class DataPlane:
@@ -51,6 +56,7 @@ class DataPlane:
         catalog: Catalog,
         placer: LivePlacer,
         backend: TierBackend,
+        service: ServiceGuard,
         clock: Clock,
         settings: Settings,
         perf_counter=time.perf_counter,
@@ -58,6 +64,7 @@ class DataPlane:
         self._catalog = catalog
         self._placer = placer
         self._backend = backend
+        self.service = service
         self._clock = clock
         self._settings = settings
         self._perf = perf_counter
@@ -78,14 +85,27 @@ class DataPlane:
             "extensions": ["binary_tensor_data", "model_repository", "maas_routing"],
         }
 
-    def catalog(self) -> list[dict[str, Any]]:
+    def reader(self, authorization: str | None) -> Principal | None:
+        """Who reads metadata: a key is needed when auth is on (401), limits are not counted."""
+        return self.service.authenticate(authorization)
+
+    def _visible(self, principal: Principal | None, name: str) -> None:
+        tenant = None if principal is None else principal.tenant
+        if tenant is not None and tenant.allowed_models is not None and name not in tenant.allowed_models:
+            raise Forbidden(f"model {name!r} is not available to tenant {tenant.name!r}")
+
+    def catalog(self, principal: Principal | None = None) -> list[dict[str, Any]]:
         deployed = self._backend.deployed()
+        tenant = None if principal is None else principal.tenant
+        allowed = None if tenant is None else tenant.allowed_models
         return [
             {"name": m.name, "version": m.version, "task": m.task, "tiers": deployed.get(m.name, [])}
             for m in self._catalog.manifests()
+            if allowed is None or m.name in allowed
         ]
 
-    def model_metadata(self, name: str, version: str | None) -> dict[str, Any]:
+    def model_metadata(self, name: str, version: str | None, principal: Principal | None = None) -> dict[str, Any]:
+        self._visible(principal, name)
         m = self._catalog.get(name, version)
         return {
             "name": m.name,
@@ -102,7 +122,8 @@ class DataPlane:
             },
         }
 
-    def model_ready(self, name: str, version: str | None) -> bool:
+    def model_ready(self, name: str, version: str | None, principal: Principal | None = None) -> bool:
+        self._visible(principal, name)
         m = self._catalog.get(name, version)
         return bool(self._backend.deployed().get(m.name))
 
@@ -117,27 +138,53 @@ class DataPlane:
     async def infer(
         self, name: str, version: str | None, body: bytes, headers: Mapping[str, str]
     ) -> InferResult:
+        """Serve one V2 inference request as its tenant; every outcome is metered (see the module docstring)."""
+        ticket = self.service.admit(headers.get("authorization"), name)
+        meter: dict[str, Any] = {"bytes_in": len(body)}
+        try:
+            result = await self._infer(ticket, name, version, body, headers, meter)
+        except MaasError as exc:
+            exc.headers = {**ticket.headers, **(exc.headers or {})}
+            self.service.finish(ticket, self.service.record(ticket, name, exc.status, reason=type(exc).__name__,
+                                                            **meter))
+            raise
+        except BaseException:
+            self.service.finish(ticket, self.service.record(ticket, name, 500, reason="internal", **meter))
+            raise
+        self.service.finish(ticket, self.service.record(ticket, name, 200, **meter))
+        result.headers.update(ticket.headers)
+        return result
+
+    async def _infer(self, ticket: Ticket, name: str, version: str | None, body: bytes, headers: Mapping[str, str],
+                     meter: dict[str, Any]) -> InferResult:
         t_start = self._perf()
         manifest = self._catalog.get(name, version)
+        meter["version"] = manifest.version
         request = decode_request(body, _header_length(headers))
         inputs, batch = _validate_inputs(manifest, request, self._settings.max_batch)
         binary_outputs, wanted = _requested_outputs(manifest, request)
         placer = self._placer
+        tenant = None if ticket.principal is None else ticket.principal.tenant
         hints = parse_hints(request.parameters, headers, tiers=placer.tier_names, site_exists=placer.site_exists,
-                            default_site=placer.default_site)
-        deployed = self._backend.deployed().get(manifest.name, [])
+                            default_site=(tenant and tenant.default_site) or placer.default_site,
+                            default_objective=tenant.default_objective if tenant else None,
+                            default_deadline_ms=tenant.default_deadline_ms if tenant else None)
+        meter["site"] = hints.site
+        deployed = self.service.tiers_for(ticket, self._backend.deployed().get(manifest.name, []), hints.tier)
         if not deployed:
-            raise NotReady(f"model {manifest.name!r} is not deployed on any tier")
+            raise NotReady(f"model {manifest.name!r} is not deployed on any tier this tenant may use")
         output_bytes = _output_bytes(manifest, batch)
         route = RouteRequest(
             model=manifest.name,
             site=hints.site,
-            objective=hints.objective,
+            objective="energy" if self.service.shift_to_energy(ticket) else hints.objective,
             deadline_ms=hints.deadline_ms,
             strict=hints.strict,
+            priority=tenant.priority if tenant else 0,
             input_bytes=len(body),
             output_bytes=output_bytes,
             pinned_tier=hints.tier,
+            tenant=ticket.tenant,
         )
         profile = self._profile(manifest)
         placement = placer.place(route, deployed, profile)
@@ -177,6 +224,10 @@ class DataPlane:
         if hints.deadline_ms is not None:
             params["deadline_ms"] = hints.deadline_ms
             params["deadline_met"] = latency_ms <= hints.deadline_ms
+        meter.update(tier=placement.tier, latency_ms=params["latency_ms"], uplink_ms=params["uplink_ms"],
+                     queue_ms=params["queue_ms"], compute_ms=params["compute_ms"], downlink_ms=params["downlink_ms"],
+                     platform_ms=params["platform_ms"], energy_j=energy_j, carbon_g=carbon_g,
+                     deadline_met=params.get("deadline_met"))
         body_out, header_len = encode_response(
             model_name=manifest.name,
             model_version=manifest.version,
@@ -185,6 +236,7 @@ class DataPlane:
             parameters=params,
             binary_outputs=binary_outputs,
         )
+        meter["bytes_out"] = len(body_out)
         return InferResult(body_out, header_len)
 
 

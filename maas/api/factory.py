@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from maas.api.dataplane import DataPlane
+from maas.api.service import open_service
 from maas.clock import Clock, WallClock
 from maas.models import load_catalog
 from maas.placement import build_live_placer
@@ -13,13 +14,15 @@ from maas.settings import Settings
 __all__ = ["build_dataplane"]
 
 
-def build_dataplane(settings: Settings, backend: Any, clock: Clock | None = None) -> DataPlane:
-    """A DataPlane from settings: catalog, placement (topology, tier models, policy), and the given backend."""
+def build_dataplane(settings: Settings, backend: Any, clock: Clock | None = None, lease_source: Any = None) -> DataPlane:
+    """A DataPlane from settings: catalog, placement (topology, tier models, policy), the service guard (keys,
+    limits over ``lease_source`` or in-process, usage journal), and the given backend."""
     clock = clock or WallClock()
     return DataPlane(
         catalog=load_catalog(settings.models_dir),
         placer=build_live_placer(settings, clock),
         backend=backend,
+        service=open_service(settings, clock, lease_source),
         clock=clock,
         settings=settings,
     )

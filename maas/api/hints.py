@@ -56,8 +56,11 @@ def parse_hints(
     tiers: list[str],
     site_exists,
     default_site: str,
+    default_objective: str | None = None,
+    default_deadline_ms: float | None = None,
 ) -> RoutingHints:
-    """Validate hints; unknown tiers, sites and objectives are 400s naming the allowed values."""
+    """Validate hints; unknown tiers, sites and objectives are 400s naming the allowed values. What the request
+    does not say comes from the defaults (the tenant's profile), then the platform's."""
 
     def get(key: str) -> Any:
         if key in parameters:
@@ -65,7 +68,7 @@ def parse_hints(
         return headers.get(_HEADERS[key])
 
     deadline = get("deadline_ms")
-    objective = get("objective") or "latency"
+    objective = get("objective") or default_objective or "latency"
     if objective not in OBJECTIVES:
         raise InvalidInput(f"objective {objective!r} is not known (allowed: {', '.join(OBJECTIVES)})")
     site = get("site") or default_site
@@ -76,7 +79,7 @@ def parse_hints(
         raise InvalidInput(f"tier {tier!r} is not known (allowed: {', '.join(tiers)})")
     strict = get("strict")
     return RoutingHints(
-        deadline_ms=None if deadline is None else _number(deadline, "deadline_ms"),
+        deadline_ms=default_deadline_ms if deadline is None else _number(deadline, "deadline_ms"),
         objective=objective,
         site=site,
         tier=tier,

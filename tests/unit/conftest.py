@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +20,10 @@ START_S = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc).timestamp()
 
 
 def make_client(models_dir, catalog, **overrides):
+    """A TestClient over a real data plane; its database and journal live in a fresh temporary directory, and
+    auth is off unless ``auth=True`` is passed (the service tests pass it)."""
+    overrides.setdefault("data_dir", Path(tempfile.mkdtemp(prefix="maas-unit-")))
+    overrides.setdefault("auth", False)
     settings = load_settings(None, models_dir=models_dir, **overrides)
     topology = load_topology(settings.topology_path)
     clock = ManualClock(START_S)
