@@ -5,6 +5,7 @@
     ├── Unauthorized (401)
     ├── Forbidden (403)
     ├── ModelNotFound (404)        unknown model or version
+    ├── NotFound (404)             unknown tenant or API key (admin API)
     ├── Conflict (409)             the name/version exists with other content, or the version is serving
     ├── PayloadTooLarge (413)
     ├── QuotaExceeded (429)
@@ -23,6 +24,7 @@ __all__ = [
     "Unauthorized",
     "Forbidden",
     "ModelNotFound",
+    "NotFound",
     "Conflict",
     "PayloadTooLarge",
     "QuotaExceeded",
@@ -58,6 +60,10 @@ class Forbidden(MaasError):
 
 
 class ModelNotFound(MaasError):
+    status = 404
+
+
+class NotFound(MaasError):
     status = 404
 
 

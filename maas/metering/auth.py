@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 
 from maas.clock import Clock
 from maas.errors import Unauthorized
-from maas.metering.keys import KEY_RE, Principal, secret_hmac
+from maas.metering.keys import KEY_RE, Keys, Principal, secret_hmac
 from maas.metering.tables import ApiKey, Tenant
 from maas.metering.tenants import TenantInfo
 from maas.store import session_scope
@@ -100,6 +100,10 @@ class Authenticator:
         if snap.expires_at_s is not None and now >= snap.expires_at_s:
             raise Unauthorized(f"API key {key_id} expired at {_iso(snap.expires_at_s)}")
         return snap.principal
+
+    def keys(self) -> Keys:
+        """Key management over this authenticator's database, server secret and clock (the admin API uses it)."""
+        return Keys(self._engine, self._server_secret, self._clock)
 
     def invalidate(self, key_id: str | None = None) -> None:
         """Forget one cached key (or all): this replica sees a change at once instead of within the TTL."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from maas.clock import Clock
-from maas.metering.limits_types import Admission, Lease, TenantLimits
+from maas.metering.limits_types import Admission, Lease, PeriodUsage, TenantLimits
 
 __all__ = ["LeaseSource", "LocalLimiter"]
 
@@ -150,6 +150,12 @@ class LocalLimiter:
         """Today's joule-budget fraction as of this replica's last lease (0 before any)."""
         st = self._tenants.get(tenant)
         return 0.0 if st is None or st.granted_view is None else st.granted_view.energy_pressure
+
+    def usage(self, tenant: str) -> PeriodUsage | None:
+        """The authority's live day/month counters for ``tenant`` when the lease source can tell them (an
+        in-process ``LimitAuthority``), else None. Tokens leased to replicas count as used until given back."""
+        usage = getattr(self._authority, "usage", None)
+        return None if usage is None else usage(tenant, self._clock.now_s())
 
     def flush(self) -> None:
         """Give back every unused token and report pending energy/carbon (shutdown, or a periodic tick)."""
