@@ -16,7 +16,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
+from maas.api.admin import add_admin_routes
 from maas.api.dataplane import DataPlane
+from maas.api.usage_routes import add_usage_routes
 from maas.errors import InvalidInput, MaasError, PayloadTooLarge, QuotaExceeded
 
 __all__ = ["create_app", "read_body"]
@@ -136,4 +138,6 @@ def create_app(dataplane: DataPlane, *, max_body_bytes: int) -> FastAPI:
     app.add_api_route("/v2/models/{model}/versions/{version}/ready", _ready, methods=["GET"])
     app.router.routes.insert(0, Route("/v2/models/{model}/infer", _infer, methods=["POST"]))
     app.router.routes.insert(1, Route("/v2/models/{model}/versions/{version}/infer", _infer, methods=["POST"]))
+    add_usage_routes(app, dataplane)  # GET /v1/usage (maas.api.usage_routes)
+    add_admin_routes(app, dataplane)  # /admin/tenants, /admin/keys, /admin/usage (maas.api.admin)
     return app

@@ -153,9 +153,23 @@ class LocalLimiter:
 
     def usage(self, tenant: str) -> PeriodUsage | None:
         """The authority's live day/month counters for ``tenant`` when the lease source can tell them (an
-        in-process ``LimitAuthority``), else None. Tokens leased to replicas count as used until given back."""
+        in-process ``LimitAuthority``), else None, with this replica's view added: the unused tokens of its
+        current lease are not counted (they go back with its next lease request; other replicas' count as used
+        until given back) and the joules and grams it settled but has not reported yet are."""
         usage = getattr(self._authority, "usage", None)
-        return None if usage is None else usage(tenant, self._clock.now_s())
+        if usage is None:
+            return None
+        now_s = self._clock.now_s()
+        counters: PeriodUsage = usage(tenant, now_s)
+        st = self._tenants.get(tenant)
+        if st is None:
+            return counters
+        if st.lease_id is not None and st.tokens > 0 and now_s < st.expires_at_s:
+            counters.day_requests = max(0, counters.day_requests - st.tokens)
+            counters.month_requests = max(0, counters.month_requests - st.tokens)
+        counters.day_energy_j += st.energy_j
+        counters.month_carbon_g += st.carbon_g
+        return counters
 
     def flush(self) -> None:
         """Give back every unused token and report pending energy/carbon (shutdown, or a periodic tick)."""
