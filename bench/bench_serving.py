@@ -14,7 +14,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from maas.loadtest.stubserver import free_port  # noqa: E402
 from maas.serving.ray_env import apply_ray_env
@@ -42,13 +44,16 @@ def body() -> bytes:
     return json.dumps({"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 64], "data": row.tolist()}]}).encode()
 
 
+HEADERS = {"Content-Type": "application/json"}  # + the bench tenant's key, sent to every path alike
+
+
 async def wait_ok(url: str, payload: bytes, timeout_s: float = 240) -> None:
     deadline = time.monotonic() + timeout_s
     last = "no answer"
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             try:
-                async with session.post(url, data=payload, headers={"Content-Type": "application/json"}) as resp:
+                async with session.post(url, data=payload, headers=HEADERS) as resp:
                     if resp.status == 200:
                         return
                     last = f"{resp.status} {(await resp.text())[:300]}"
@@ -60,7 +65,7 @@ async def wait_ok(url: str, payload: bytes, timeout_s: float = 240) -> None:
 
 async def latency_ms(url: str, payload: bytes, n: int) -> np.ndarray:
     out = np.empty(n)
-    headers = {"Content-Type": "application/json"}
+    headers = HEADERS
     async with aiohttp.ClientSession() as session:
         for _ in range(max(50, n // 10)):  # warm-up
             async with session.post(url, data=payload, headers=headers) as resp:
@@ -75,7 +80,7 @@ async def latency_ms(url: str, payload: bytes, n: int) -> np.ndarray:
 
 
 async def throughput_rps(url: str, payload: bytes, concurrency: int, duration_s: float) -> float:
-    headers = {"Content-Type": "application/json"}
+    headers = HEADERS
     done = 0
     stop_at = time.perf_counter() + duration_s
 
@@ -93,6 +98,20 @@ async def throughput_rps(url: str, payload: bytes, concurrency: int, duration_s:
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         elapsed = time.perf_counter() - t0
     return done / elapsed
+
+
+def bench_tenant_key(settings) -> str:
+    """Migrate, bootstrap, and create the tenant the platform path runs as: a key and an rpm limit high enough
+    never to refuse, so every request pays for authentication, a limiter lease and a journal record."""
+    from maas.api.service import prepare_service
+    from maas.clock import WallClock
+    from maas.metering import Keys, Tenants, load_server_secret
+    from maas.store import make_engine
+
+    prepare_service(settings, WallClock())
+    engine = make_engine(settings.effective_database_url())
+    Tenants(engine, WallClock()).create("bench", rpm=1_000_000, burst=1_000_000)
+    return Keys(engine, load_server_secret(settings.data_dir), WallClock()).create("bench").key
 
 
 def main() -> int:
@@ -113,7 +132,8 @@ def main() -> int:
     )
     from maas.serving import platform
 
-    settings = load_settings(None, port=serve_port, network_emulation=0.0, compute_emulation=0.0)
+    data_dir = Path(tempfile.mkdtemp(prefix="maas-bench-"))
+    settings = load_settings(None, port=serve_port, network_emulation=0.0, compute_emulation=0.0, data_dir=data_dir)
     topology = load_topology(settings.topology_path)
     resources = {s.ray_resource: load_layout(settings.layout_path, topology.tier_names).embedded.tier_units for s in topology.tiers.values()}
     ray.init(address="local", num_cpus=2, resources=resources, include_dashboard=False, namespace="serve", log_to_driver=False)
@@ -121,6 +141,7 @@ def main() -> int:
         platform.start_serve(settings)
         serve.run(bare_serve_app(str(models_dir), MODEL), name="bare", route_prefix="/bare")
         platform.deploy_models(settings, {MODEL: list(topology.tier_names)})
+        HEADERS["Authorization"] = f"Bearer {bench_tenant_key(settings)}"  # auth, limits and metering all on
         platform.deploy_gateway(settings)
         urls = {
             "plain": f"http://127.0.0.1:{plain_port}/v2/models/{MODEL}/infer",

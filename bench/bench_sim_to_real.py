@@ -25,6 +25,8 @@ apply_ray_env()
 import ray  # noqa: E402
 from ray import serve  # noqa: E402
 
+from maas.api.service import prepare_service  # noqa: E402
+from maas.clock import WallClock  # noqa: E402
 from maas.serving import platform  # noqa: E402
 from maas.serving.layout import load_layout  # noqa: E402
 from maas.serving.readiness import wait_until_serving  # noqa: E402
@@ -52,7 +54,8 @@ def main() -> int:
     args = parser.parse_args()
 
     spec = load_scenario(args.scenario)
-    settings = load_settings(None, port=free_port(), network_emulation=1.0, compute_emulation=1.0)
+    data_dir = Path(tempfile.mkdtemp(prefix="maas-bench-"))
+    settings = load_settings(None, port=free_port(), network_emulation=1.0, compute_emulation=1.0, data_dir=data_dir)
     topology = load_topology(settings.topology_path)
     tiers = spec.tiers or list(topology.tier_names)
     layout = load_layout(settings.layout_path, topology.tier_names)
@@ -67,11 +70,13 @@ def main() -> int:
     try:
         platform.start_serve(settings)
         platform.deploy_models(settings, placements)
+        prepare_service(settings, WallClock())  # the database and the dev tenant's key the replay runs as
         platform.deploy_gateway(settings)
+        headers = {"Authorization": f"Bearer {(data_dir / 'dev.key').read_text().strip()}"}
         wait_until_serving(settings, placements, timeout_s=300)
         print(f"platform up at {url} in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
         for k in range(args.runs):
-            report = check(url, spec, str(args.scenario), host_ms=host_ms, warmup_s=args.warmup_s,
+            report = check(url, spec, str(args.scenario), host_ms=host_ms, warmup_s=args.warmup_s, headers=headers,
                            progress=lambda m, k=k: print(f"[run {k + 1}] {m}", file=sys.stderr, flush=True))
             c = report["comparison"]
             print(f"[run {k + 1}] attainment sim {c['slo_attainment']['sim']:.4f} live {c['slo_attainment']['live']:.4f}"

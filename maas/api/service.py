@@ -36,7 +36,7 @@ from maas.metering.usage_ingest import UsageIngester, ingest
 from maas.settings import Settings
 from maas.store import make_engine, migrate
 
-__all__ = ["ServiceGuard", "Ticket", "open_service", "ANONYMOUS", "open_lease_authority"]
+__all__ = ["ServiceGuard", "Ticket", "open_service", "ANONYMOUS", "open_lease_authority", "prepare_service"]
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,25 @@ class ServiceGuard:
                 self.ingester.stop()
             else:
                 self.journal.close()
+
+
+def prepare_service(settings: Settings, clock: Clock, progress=lambda _msg: None) -> None:
+    """What ``maas up`` does before the gateway starts: migrate the platform database and, on the first start,
+    create an admin key and a ``dev`` tenant with a key (files ``admin.key`` and ``dev.key`` in the data dir)."""
+    from maas.metering import bootstrap
+
+    data_dir = Path(settings.data_dir)
+    engine = make_engine(settings.effective_database_url())
+    migrate(engine)
+    if not settings.auth:
+        progress(f"WARNING: MAAS_AUTH=false: the API serves anyone without a key, as the tenant {ANONYMOUS!r}")
+        return
+    done = bootstrap(engine, data_dir, clock)
+    if done.created:
+        progress(f"first start: admin key in {done.admin_key_path}, tenant 'dev' key in {done.dev_key_path} "
+                 "(send it as 'Authorization: Bearer <key>')")
+    else:
+        progress(f"API keys: admin key in {data_dir / 'admin.key'}, tenant 'dev' key in {data_dir / 'dev.key'}")
 
 
 def open_lease_authority(settings: Settings, clock: Clock, engine: Engine | None = None) -> LimitAuthority:

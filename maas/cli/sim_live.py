@@ -52,6 +52,11 @@ def render_report(report: dict[str, Any]) -> None:
     console.print("PASS: within both targets" if c["passed"] else "FAIL: outside a target")
 
 
+def _dev_key(data_dir: Path) -> str | None:
+    path = Path(data_dir) / "dev.key"
+    return path.read_text().strip() if path.exists() else None
+
+
 @app.callback(invoke_without_command=True)
 def sim_live(
     scenario: Annotated[Path, typer.Option("--scenario", help="scenario YAML (e.g. cluster/scenarios/sim-to-real.yaml)")],
@@ -63,6 +68,9 @@ def sim_live(
         "--models-dir", help="built models whose manifest profiles the sim uses (default: the settings')")] = None,
     timeout_s: Annotated[float, typer.Option("--timeout-s", help="per-request timeout")] = 10.0,
     output: Annotated[str, typer.Option("-o", "--output", help="table or json")] = "table",
+    api_key: Annotated[str | None, typer.Option(
+        "--api-key", envvar="MAAS_API_KEY",
+        help="tenant key sent as 'Authorization: Bearer' (default: the dev tenant's key in the data dir)")] = None,
 ) -> None:
     """Replay SCENARIO's trace against the platform at --live, simulate the same trace from the live start, and
     compare SLO attainment (within 3 points) and tier shares (within 5 points)."""
@@ -79,10 +87,13 @@ def sim_live(
         raise fail(f"--live: {live!r} is not an http(s) URL (allowed: e.g. http://127.0.0.1:8000)", EXIT_USAGE)
     progress = None if output == "json" else (lambda m: print(m, file=sys.stderr, flush=True))
     with errors_to_exit():  # bad input exits 2, a platform error 1
+        settings = load_settings(None)
         spec = load_scenario(scenario)
-        host_ms = manifest_host_ms(models_dir or load_settings(None).models_dir, list(spec.models))
+        host_ms = manifest_host_ms(models_dir or settings.models_dir, list(spec.models))
+        key = api_key or _dev_key(settings.data_dir)
         report = check(live.rstrip("/"), spec, str(scenario), host_ms=host_ms, warmup_s=warmup_s, seed=seed,
-                       duration_s=duration_s, timeout_s=timeout_s, progress=progress)
+                       duration_s=duration_s, timeout_s=timeout_s, progress=progress,
+                       headers={"Authorization": f"Bearer {key}"} if key else None)
     if output == "json":
         typer.echo(json.dumps(report, indent=2))
     else:

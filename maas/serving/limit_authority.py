@@ -17,7 +17,7 @@ from maas.errors import NotReady
 from maas.metering.limits_types import Lease, TenantLimits
 from maas.settings import Settings
 
-__all__ = ["ACTOR_NAME", "LimitAuthorityActor", "ActorLeaseSource", "limit_authority"]
+__all__ = ["ACTOR_NAME", "LimitAuthorityActor", "ActorLeaseSource", "limit_authority", "stop_limit_authority"]
 
 ACTOR_NAME = "maas-limit-authority"
 NAMESPACE = "maas"
@@ -46,6 +46,16 @@ def limit_authority(settings: Settings) -> Any:
         max_task_retries=3,
     )
     return actor.remote(settings.model_dump(mode="json"))
+
+
+def stop_limit_authority() -> bool:
+    """Kill the authority actor if it runs (``maas down``); its state is rebuilt from the database next time."""
+    try:
+        actor = ray.get_actor(ACTOR_NAME, namespace=NAMESPACE)
+    except ValueError:
+        return False
+    ray.kill(actor)
+    return True
 
 
 class ActorLeaseSource:

@@ -24,6 +24,8 @@ from typing import Any
 import ray
 from ray import serve
 
+from maas.api.service import prepare_service
+from maas.clock import WallClock
 from maas.errors import ConfigError, NotReady
 from maas.models import Catalog, load_catalog
 from maas.serving.cluster_record import (
@@ -37,6 +39,7 @@ from maas.serving.cluster_record import (
 )
 from maas.serving.gateway import Gateway
 from maas.serving.layout import RayLayout, load_layout
+from maas.serving.limit_authority import stop_limit_authority
 from maas.serving.ray_address import (
     ADDRESS_FILE,
     ClusterChoice,
@@ -259,6 +262,7 @@ def up(
         progress(f"Ray head at {record.gcs_address} (recorded in {record_path(settings.data_dir)})")
         connect(record.gcs_address)
     start_serve(settings)
+    prepare_service(settings, WallClock(), progress)
     progress(f"deploying {sum(len(t) for t in placements.values())} model@tier deployments")
     deploy_models(settings, placements)
     progress("deploying the gateway")
@@ -280,6 +284,7 @@ def down(
     if choice.address is not None:
         try:
             serve.shutdown()
+            stop_limit_authority()
         finally:
             ray.shutdown()
     if not stop_cluster:

@@ -15,10 +15,19 @@ from maas.settings import Settings
 __all__ = ["wait_until_serving"]
 
 
+def _admin_headers(settings: Settings) -> dict[str, str]:
+    """The admin key ``maas up`` wrote (the catalog needs a key when auth is on)."""
+    path = settings.data_dir / "admin.key"
+    if not settings.auth or not path.exists():
+        return {}
+    return {"Authorization": f"Bearer {path.read_text().strip()}"}
+
+
 def wait_until_serving(settings: Settings, placements: dict[str, list[str]], timeout_s: float = 300.0) -> None:
     """Poll ``/v2/health/ready`` and ``/v2/models`` until every ``model@tier`` of ``placements`` is served."""
     base = f"http://{settings.host}:{settings.port}"
     state = {"last": "no answer yet"}
+    headers = _admin_headers(settings)
 
     def serving() -> bool:
         try:
@@ -26,7 +35,7 @@ def wait_until_serving(settings: Settings, placements: dict[str, list[str]], tim
             if ready.status_code != 200:
                 state["last"] = f"ready answered {ready.status_code}"
                 return False
-            seen = {m["name"]: set(m["tiers"]) for m in client.get(f"{base}/v2/models").json()["models"]}
+            seen = {m["name"]: set(m["tiers"]) for m in client.get(f"{base}/v2/models", headers=headers).json()["models"]}
         except httpx.HTTPError as exc:
             state["last"] = type(exc).__name__
             return False

@@ -221,8 +221,10 @@ def _check_deployed(metadata: dict[str, dict[str, Any]], models: list[str], tier
 
 def check(url: str, spec: ScenarioSpec, file: str, *, host_ms: dict[str, dict[str, float]], warmup_s: float = 10.0,
           prime_per_pair: int = 25, seed: int | None = None, duration_s: float | None = None,
-          timeout_s: float = 10.0, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """The sim-to-real check of a scenario against the platform at ``url`` (steps in the module docstring).
+          timeout_s: float = 10.0, progress: Callable[[str], None] | None = None,
+          headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """The sim-to-real check of a scenario against the platform at ``url`` (steps in the module docstring);
+    ``headers`` go with every request (``Authorization: Bearer <tenant key>``).
     Returns a JSON-able report; ``report["comparison"]["passed"]`` says whether both targets hold."""
     say = progress or (lambda _m: None)
     seed = spec.seed if seed is None else seed
@@ -230,7 +232,7 @@ def check(url: str, spec: ScenarioSpec, file: str, *, host_ms: dict[str, dict[st
         raise InvalidInput(f"warm-up must be > 0 s and priming >= 0, got {warmup_s} and {prime_per_pair}")
     measured = prepare(spec, file, policies=[MAIN_POLICY], seed=seed, duration_s=duration_s)
     tiers = measured.inp.tiers
-    _check_deployed(probe_server(url, list(spec.models)), list(spec.models), tiers, file)
+    _check_deployed(probe_server(url, list(spec.models), headers=headers), list(spec.models), tiers, file)
     rows = trace_rows(measured)
     warm_rows = trace_rows(prepare(spec, file, policies=[MAIN_POLICY], seed=seed + 1000, duration_s=warmup_s))
     if not warm_rows:
@@ -238,13 +240,13 @@ def check(url: str, spec: ScenarioSpec, file: str, *, host_ms: dict[str, dict[st
     if prime_per_pair:
         prime = priming_rows(measured, prime_per_pair)
         say(f"priming: {len(prime)} requests pinned to every (model, tier)")
-        replay(url, prime, seed=seed + 2000, timeout_s=timeout_s)
+        replay(url, prime, seed=seed + 2000, timeout_s=timeout_s, headers=headers)
     say(f"warm-up: {len(warm_rows)} requests over {warmup_s:g} s (calibrates the platform overhead)")
-    warm = replay(url, warm_rows, seed=seed + 1000, timeout_s=timeout_s)
+    warm = replay(url, warm_rows, seed=seed + 1000, timeout_s=timeout_s, headers=headers)
     platform_ms, ingress_ms = calibrate_overhead_ms(warm)
     say(f"platform_ms {platform_ms} + ingress_ms {ingress_ms}; measured replay: {len(rows)} requests over "
         f"{measured.duration_s:g} s")
-    live = replay(url, rows, seed=seed, timeout_s=timeout_s)
+    live = replay(url, rows, seed=seed, timeout_s=timeout_s, headers=headers)
     live_fig = live_figures(live, tiers)
     policy = live_fig["policy"] if live_fig["policy"] in policy_names(tiers) else MAIN_POLICY
     say(f"simulating {policy} from the live start {_iso(live.start_s)}")

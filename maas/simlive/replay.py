@@ -160,9 +160,9 @@ class _Collector:
 
 
 async def _replay(url: str, schedule: Schedule, entries: list[PreparedEntry], deadlines: list[float | None],
-                  timeout_s: float, lead_s: float) -> LiveRun:
+                  timeout_s: float, lead_s: float, headers: dict[str, str] | None = None) -> LiveRun:
     clock = MonotonicClock()
-    inner = AiohttpTransport(url, timeout_s=timeout_s)
+    inner = AiohttpTransport(url, timeout_s=timeout_s, headers=headers)
     collector = _Collector(inner, schedule.offsets_s.tolist(), deadlines, clock)
     await inner.open()
     try:
@@ -178,14 +178,14 @@ async def _replay(url: str, schedule: Schedule, entries: list[PreparedEntry], de
 
 
 def replay(url: str, rows: list[dict[str, Any]], *, seed: int = 0, variants: int = 4, timeout_s: float = 10.0,
-           lead_s: float = 0.5) -> LiveRun:
+           lead_s: float = 0.5, headers: dict[str, str] | None = None) -> LiveRun:
     """Send every row open-loop at its ``t_s`` after the start (real payloads of each model, the row's hints as
     V2 ``parameters``); returns each request's outcome. Raises ``ModelNotFound``/``ServerUnreachable`` first."""
     schedule, mix, kind_of = replay_schedule(rows, variants, seed)
-    metadata = probe_server(url, mix.models)
+    metadata = probe_server(url, mix.models, headers=headers)
     kinds = prepare_mix(mix, seed + 1, variants, metadata=lambda m: metadata.get(m, {}))
     entries = [dataclasses.replace(kinds[k], index=i) for i, k in enumerate(kind_of)]
     deadlines = [r.get("deadline_ms") for r in rows]
-    live = asyncio.run(_replay(url, schedule, entries, deadlines, timeout_s, lead_s))
+    live = asyncio.run(_replay(url, schedule, entries, deadlines, timeout_s, lead_s, headers))
     live.metadata = metadata
     return live

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -46,6 +47,11 @@ def _started_processes(data_dir: Path) -> list[ProcessInfo]:
     return list(found.values())
 
 
+def _auth(data_dir: Path, name: str = "dev") -> dict[str, str]:
+    """The key ``maas run`` wrote on first start (``dev.key`` / ``admin.key`` in the data dir)."""
+    return {"Authorization": f"Bearer {(data_dir / f'{name}.key').read_text().strip()}"}
+
+
 def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([MAAS, *args], capture_output=True, text=True, env=env, timeout=600)
 
@@ -67,8 +73,10 @@ def running(models_dir, tmp_path_factory):
     def ready():
         if proc.poll() is not None:
             pytest.fail(f"maas run exited early ({proc.returncode}): {proc.stdout.read()}")
+        if not (data_dir / "dev.key").exists():
+            return False
         try:
-            models = httpx.get(f"{base}/v2/models", timeout=2).json()["models"]
+            models = httpx.get(f"{base}/v2/models", timeout=2, headers=_auth(data_dir)).json()["models"]
             return all(len(m["tiers"]) == 4 for m in models) and len(models) >= 3
         except (httpx.HTTPError, ValueError, KeyError):
             return False
@@ -87,12 +95,13 @@ def running(models_dir, tmp_path_factory):
 
 
 def test_curl_style_infer_on_every_model_and_tier(running, catalog, models_dir):
-    base, env, _, _ = running
+    base, env, _, data_dir = running
     status = json.loads(_cli("status", "-o", "json", env=env).stdout)
     placed = {(d["model"], d["tier"]) for d in status["deployments"] if d["status"] == "RUNNING"}
     assert len(placed) == len(catalog.names()) * 4
     for model, tier in sorted(placed):
-        resp = httpx.post(f"{base}/v2/models/{model}/infer", json={"parameters": {"tier": tier}, "inputs": v2_inputs(model)}, timeout=30)
+        resp = httpx.post(f"{base}/v2/models/{model}/infer", json={"parameters": {"tier": tier}, "inputs": v2_inputs(model)}, timeout=30,
+                          headers=_auth(data_dir))
         assert resp.status_code == 200, resp.text
         assert resp.json()["parameters"]["tier"] == tier
         variant = resp.json()["parameters"]["variant"]
@@ -114,14 +123,16 @@ def test_cli_bad_input_exits_2_with_allowed_values(running):
 
 
 def test_undeploy_then_deploy_changes_what_the_gateway_serves(running):
-    base, env, _, _ = running
+    base, env, _, data_dir = running
+    auth = _auth(data_dir)
     assert _cli("undeploy", "maintenance-clf", env=env).returncode == 0
 
     def tiers_of(model):
-        return {m["name"]: m["tiers"] for m in httpx.get(f"{base}/v2/models", timeout=5).json()["models"]}[model]
+        return {m["name"]: m["tiers"] for m in httpx.get(f"{base}/v2/models", timeout=5, headers=auth).json()["models"]}[model]
 
     _poll(lambda: tiers_of("maintenance-clf") == [], 60, "the gateway to drop maintenance-clf")
-    gone = httpx.post(f"{base}/v2/models/maintenance-clf/infer", json={"inputs": v2_inputs("maintenance-clf")}, timeout=30)
+    gone = httpx.post(f"{base}/v2/models/maintenance-clf/infer", json={"inputs": v2_inputs("maintenance-clf")}, timeout=30,
+                      headers=auth)
     assert gone.status_code == 503 and "not deployed" in gone.json()["error"]
     deployed = _cli("deploy", "maintenance-clf", "--tiers", "ground,base-station", env=env)
     assert deployed.returncode == 0, deployed.stderr
@@ -130,8 +141,65 @@ def test_undeploy_then_deploy_changes_what_the_gateway_serves(running):
         f"{base}/v2/models/maintenance-clf/infer",
         json={"parameters": {"tier": "satellite"}, "inputs": v2_inputs("maintenance-clf")},
         timeout=30,
+        headers=auth,
     )
     assert pinned.status_code == 503 and "not deployed on tier 'satellite'" in pinned.json()["error"]
+
+
+def test_a_tenant_as_an_operator_sets_it_up_keys_limits_and_usage(running):
+    """Issue 11's operator path: a tenant with limits and a key; 401 / 403 / 429; usage that matches exactly."""
+    base, env, _, data_dir = running
+    url = f"{base}/v2/models/digits-mlp/infer"
+    body = {"inputs": v2_inputs("digits-mlp")}
+    created = _cli("tenants", "create", "acme", "--rpm", "120", "--energy-j-per-day", "50", env=env)
+    assert created.returncode == 0, created.stderr
+    residency = _cli("tenants", "update", "acme", "--tiers", "base-station,optical-access,ground", env=env)
+    assert residency.returncode == 0, residency.stderr
+    issued = _cli("keys", "create", "acme", env=env)
+    assert issued.returncode == 0, issued.stderr
+    key = issued.stdout.strip().splitlines()[0]
+    auth = {"Authorization": f"Bearer {key}"}
+    assert httpx.post(url, json=body, timeout=30).status_code == 401
+    metered: list[int] = []  # statuses of acme's requests the platform meters (every one after its key is known)
+    energy_j = 0.0
+
+    def send(payload, headers=auth) -> httpx.Response:
+        nonlocal energy_j
+        resp = httpx.post(url, json=payload, timeout=30, headers=headers)
+        assert resp.status_code != 401, resp.text
+        metered.append(resp.status_code)
+        if resp.status_code == 200:
+            energy_j += resp.json()["parameters"]["energy_j"]
+        return resp
+
+    pinned = send({**body, "parameters": {"tier": "satellite"}})
+    assert pinned.status_code == 403 and "not allowed for tenant 'acme'" in pinned.json()["error"]
+    for _ in range(40):
+        assert send(body).status_code == 200
+    burst = [send(body) for _ in range(100)]  # 120 rpm: the bucket runs dry within this burst
+    refused = [r for r in burst if r.status_code == 429]
+    assert refused and refused[0].json()["reason"] == "rate_limit" and int(refused[0].headers["retry-after"]) >= 1
+    assert refused[0].headers["x-ratelimit-remaining-requests"] == "0"
+
+    second = _cli("keys", "create", "acme", env=env).stdout.strip().splitlines()[0]
+    send(body, {"Authorization": f"Bearer {second}"})  # metered as acme's, whatever the bucket says
+    revoked = _cli("keys", "revoke", second, env=env)
+    assert revoked.returncode == 0, revoked.stderr
+    t0 = time.monotonic()
+    _poll(lambda: httpx.post(url, json=body, timeout=30, headers={"Authorization": f"Bearer {second}"}
+                             ).status_code == 401, 5, "the revoked key to be refused")
+    assert time.monotonic() - t0 < 2.0
+
+    def usage() -> dict:
+        out = _cli("usage", "--tenant", "acme", "--group-by", "none", "-o", "json", env=env)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)["total"]
+
+    _poll(lambda: usage()["requests"] == len(metered), 30, "every metered request to reach the database")
+    total = usage()
+    assert total["ok"] == metered.count(200)
+    assert total["refused"] == metered.count(429)
+    assert total["energy_j"] == pytest.approx(energy_j, rel=1e-6)
 
 
 def test_sigterm_shuts_down_cleanly_with_no_leftover_processes(running):

@@ -21,10 +21,13 @@ from maas.tiers import load_topology  # noqa: E402
 
 
 @pytest.fixture(scope="package")
-def platform(models_dir, catalog):
+def platform(models_dir, catalog, tmp_path_factory):
+    from maas.api.service import prepare_service
+    from maas.clock import WallClock
     from maas.serving import platform as plat
 
-    settings = load_settings(None, models_dir=models_dir, port=free_port(), network_emulation=1.0)
+    data_dir = tmp_path_factory.mktemp("maas-data")
+    settings = load_settings(None, models_dir=models_dir, port=free_port(), network_emulation=1.0, data_dir=data_dir)
     topology = load_topology(settings.topology_path)
     resources = {spec.ray_resource: load_layout(settings.layout_path, topology.tier_names).embedded.tier_units for spec in topology.tiers.values()}
     ray.init(address="local", num_cpus=2, resources=resources, include_dashboard=False, namespace="serve", log_to_driver=False)
@@ -32,6 +35,7 @@ def platform(models_dir, catalog):
         plat.start_serve(settings)
         placements = {m: list(topology.tier_names) for m in catalog.names()}
         plat.deploy_models(settings, placements)
+        prepare_service(settings, WallClock())  # the database, an admin key and the dev tenant's key
         plat.deploy_gateway(settings)
         wait_until_serving(settings, placements, timeout_s=300)
         yield settings, placements, topology
@@ -44,3 +48,15 @@ def platform(models_dir, catalog):
 def base_url(platform) -> str:
     settings = platform[0]
     return f"http://{settings.host}:{settings.port}"
+
+
+@pytest.fixture(scope="package")
+def dev_key(platform) -> str:
+    """The ``dev`` tenant's key ``maas up`` writes on first start."""
+    return (platform[0].data_dir / "dev.key").read_text().strip()
+
+
+@pytest.fixture()
+def auth_headers(dev_key) -> dict[str, str]:
+    """A fresh dict per test: tritonclient's ``infer`` writes Inference-Header-Content-Length into the one given."""
+    return {"Authorization": f"Bearer {dev_key}"}

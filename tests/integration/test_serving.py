@@ -13,8 +13,8 @@ from tests.support.reference import run_onnx_directly, sample_inputs, v2_inputs
 
 
 @pytest.fixture(scope="module")
-def http(base_url):
-    with httpx.Client(base_url=base_url, timeout=30.0) as client:
+def http(base_url, dev_key):
+    with httpx.Client(base_url=base_url, timeout=30.0, headers={"Authorization": f"Bearer {dev_key}"}) as client:
         yield client
 
 
@@ -42,17 +42,20 @@ def test_unpinned_request_is_routed_and_accounted(http):
     assert params["policy"] and params["energy_j"] > 0 and "deadline_met" in params
 
 
-def test_tritonclient_works_unmodified(base_url, platform, catalog, models_dir):
+def test_tritonclient_works_unmodified(base_url, platform, catalog, models_dir, auth_headers):
     client = triton.InferenceServerClient(url=base_url.removeprefix("http://"))
-    assert client.is_server_live() and client.is_server_ready()
-    assert client.is_model_ready("digits-mlp")
-    meta = client.get_model_metadata("digits-mlp")
+    assert client.is_server_live() and client.is_server_ready()  # health needs no key
+    with pytest.raises(triton.InferenceServerException, match="missing API key"):
+        client.get_model_metadata("digits-mlp")
+    assert client.is_model_ready("digits-mlp", headers=auth_headers)
+    meta = client.get_model_metadata("digits-mlp", headers=auth_headers)
     assert meta["inputs"][0]["name"] == "pixels"
     rows = sample_inputs("digits-mlp")["pixels"]
     inp = triton.InferInput("pixels", list(rows.shape), "FP32")
     inp.set_data_from_numpy(rows, binary_data=True)
     outputs = [triton.InferRequestedOutput("probabilities", binary_data=True), triton.InferRequestedOutput("label")]
-    result = client.infer("digits-mlp", [inp], outputs=outputs, request_id="t-1", parameters={"tier": "optical-access"})
+    result = client.infer("digits-mlp", [inp], outputs=outputs, request_id="t-1", parameters={"tier": "optical-access"},
+                          headers=auth_headers)
     variant = platform[2].tiers["optical-access"].precision
     expected = run_onnx_directly(catalog.get("digits-mlp"), models_dir, variant, {"pixels": rows})
     np.testing.assert_allclose(result.as_numpy("probabilities"), expected["probabilities"], rtol=1e-5)
@@ -61,7 +64,7 @@ def test_tritonclient_works_unmodified(base_url, platform, catalog, models_dir):
     assert response["id"] == "t-1" and response["parameters"]["tier"] == "optical-access"
     text = triton.InferInput("text", [2], "BYTES")
     text.set_data_from_numpy(np.array([b"hello world", b"edge inference"], dtype=object))
-    emb = client.infer("minilm-embed", [text]).as_numpy("embedding")
+    emb = client.infer("minilm-embed", [text], headers=auth_headers).as_numpy("embedding")
     assert emb.shape == (2, 384)
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-4)
 
@@ -85,3 +88,27 @@ def test_bad_input_over_real_http(http, body, headers, status, fragment):
 def test_unknown_model_is_404_json(http):
     resp = http.post("/v2/models/gpt-9/infer", json={"inputs": v2_inputs("digits-mlp")})
     assert resp.status_code == 404 and "gpt-9" in resp.json()["error"]
+
+
+def test_inference_without_a_key_is_401_and_with_a_revoked_one_too(base_url, platform, http):
+    from maas.clock import WallClock
+    from maas.metering import Keys, Tenants, load_server_secret
+    from maas.polling import poll_until
+    from maas.store import make_engine
+
+    settings = platform[0]
+    body = {"inputs": v2_inputs("digits-mlp")}
+    anonymous = httpx.post(f"{base_url}/v2/models/digits-mlp/infer", json=body, timeout=30)
+    assert anonymous.status_code == 401 and "missing API key" in anonymous.json()["error"]
+    engine = make_engine(settings.effective_database_url())
+    clock = WallClock()
+    Tenants(engine, clock).create("it-revoke")
+    keys = Keys(engine, load_server_secret(settings.data_dir), clock)
+    issued = keys.create("it-revoke")
+    bearer = {"Authorization": f"Bearer {issued.key}"}
+    assert httpx.post(f"{base_url}/v2/models/digits-mlp/infer", json=body, headers=bearer, timeout=30).status_code == 200
+    keys.revoke(issued.key_id)
+    revoked_at = clock.now_s()
+    poll_until(lambda: httpx.post(f"{base_url}/v2/models/digits-mlp/infer", json=body, headers=bearer,
+                                  timeout=30).status_code == 401, timeout_s=5.0, what="the revocation")
+    assert clock.now_s() - revoked_at < 2.0  # within ~1 s (cache TTL 0.5 s), with slack for this shared host

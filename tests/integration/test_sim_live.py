@@ -21,14 +21,14 @@ SCENARIO = Path(__file__).resolve().parents[2] / "cluster" / "scenarios" / "sim-
 DURATION_S = 6.0
 
 
-def test_short_live_replay_and_its_simulation(platform, base_url):
+def test_short_live_replay_and_its_simulation(platform, base_url, auth_headers):
     settings, _placements, topology = platform
     spec = load_scenario(SCENARIO)
     measured = prepare(spec, str(SCENARIO), policies=["edge-aware"], duration_s=DURATION_S)
     rows = trace_rows(measured)
     assert len(rows) > 60
 
-    live = replay(base_url, rows, seed=1)
+    live = replay(base_url, rows, seed=1, headers=auth_headers)
 
     assert [o.index for o in live.outcomes] == list(range(len(rows)))
     for row, o in zip(rows, live.outcomes, strict=True):

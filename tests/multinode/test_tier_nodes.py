@@ -7,6 +7,8 @@ import asyncio
 import httpx
 from ray import serve
 
+from maas.api.service import prepare_service
+from maas.clock import WallClock
 from maas.loadtest.stubserver import free_port
 from maas.serving import platform
 from maas.serving.readiness import wait_until_serving
@@ -15,9 +17,9 @@ from maas.settings import load_settings
 from tests.support.reference import v2_inputs
 
 
-def test_replicas_land_on_their_tier_nodes_and_serve(tier_cluster, models_dir):
+def test_replicas_land_on_their_tier_nodes_and_serve(tier_cluster, models_dir, tmp_path):
     topology, node_of_tier = tier_cluster
-    settings = load_settings(None, models_dir=models_dir, port=free_port())
+    settings = load_settings(None, models_dir=models_dir, port=free_port(), data_dir=tmp_path)
     placements = {"digits-mlp": list(topology.tier_names)}
     platform.start_serve(settings)
     platform.deploy_models(settings, placements)
@@ -36,10 +38,13 @@ def test_replicas_land_on_their_tier_nodes_and_serve(tier_cluster, models_dir):
     tiers_by_node = {n["node_id"]: n["tiers"] for n in status["nodes"]}
     assert sorted(t for ts in tiers_by_node.values() for t in ts) == sorted(topology.tier_names)
 
+    prepare_service(settings, WallClock())  # the platform database and the dev tenant's key
     platform.deploy_gateway(settings)
     wait_until_serving(settings, placements, timeout_s=300)
     url = f"http://{settings.host}:{settings.port}/v2/models/digits-mlp/infer"
+    auth = {"Authorization": f"Bearer {(tmp_path / 'dev.key').read_text().strip()}"}
     for tier in topology.tier_names:
-        resp = httpx.post(url, json={"parameters": {"tier": tier}, "inputs": v2_inputs("digits-mlp")}, timeout=30)
+        resp = httpx.post(url, json={"parameters": {"tier": tier}, "inputs": v2_inputs("digits-mlp")}, timeout=30,
+                          headers=auth)
         assert resp.status_code == 200, resp.text
         assert resp.json()["parameters"]["tier"] == tier
