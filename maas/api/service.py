@@ -74,6 +74,7 @@ class ServiceGuard:
         self.engine = engine
         self.clock = clock
         self.energy_shift_pressure = energy_shift_pressure
+        self.observers: list = []  # callables given every usage record as it is journalled (e.g. metrics)
 
     # -- per request ---------------------------------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> Principal | None:
@@ -130,6 +131,14 @@ class ServiceGuard:
             if ticket.admission is not None:
                 self.limiter.settle(ticket.tenant, record.energy_j, record.carbon_g)
                 self.limiter.release(ticket.tenant)
+        self._notify(record)
+
+    def _notify(self, record: UsageRecord) -> None:
+        for observe in self.observers:
+            try:
+                observe(record)
+            except Exception:  # an observer (metrics) must never fail a request
+                log.exception("usage observer failed")
 
     def record(self, ticket: Ticket, model: str, status: int, **values: object) -> UsageRecord:
         """A usage record for ``ticket`` (time from the clock)."""
@@ -138,7 +147,9 @@ class ServiceGuard:
 
     def _journal_refusal(self, ticket: Ticket, model: str, error: MaasError) -> None:
         reason = getattr(error, "reason", None)
-        self.journal.append(self.record(ticket, model, error.status, reason=reason))
+        record = self.record(ticket, model, error.status, reason=reason)
+        self.journal.append(record)
+        self._notify(record)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def close(self) -> None:
