@@ -60,6 +60,10 @@ class EngineInput:
     tenant_epsilon: list[float | None] | None = None
     tier_host_ms: list[dict[str, float]] | None = None  # per model: the host time of the variant a tier serves
     estimate_refresh_s: float = 0.0  # the reuse rule of the estimate cache (0: ask the tier models every request)
+    # per tenant: joules a UTC day may use (None: no budget), as the gateway's limits enforce it: from
+    # ``energy_shift_pressure`` of it used the tenant's requests minimise energy; at 100% they are refused
+    tenant_energy_budget_j: list[float | None] | None = None
+    energy_shift_pressure: float = 0.8
     # (model, tier, at_s, host_ms): from scenario second at_s (a new version's uplink completes) requests arriving
     # for that model run on that tier at host_ms (maas.sim.updates); one switch per model
     host_switches: list[tuple[int, str, float, float]] = field(default_factory=list)
@@ -98,6 +102,8 @@ class RunRecord:
     decision_ns: np.ndarray
     min_battery_soc: float | None
     wall_s: float
+    refused: np.ndarray | None = None  # refused for a tenant's exhausted energy budget (a 429 live)
+    tenant_energy_j: list[float] | None = None  # energy each tenant used over the run
 
 
 class _Loc:
@@ -158,6 +164,24 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
         for j in range(len(inp.tenant_names))
     ]
     observe = placer.observe
+    budgets = inp.tenant_energy_budget_j if inp.tenant_energy_budget_j and any(
+        b is not None for b in inp.tenant_energy_budget_j) else None
+    refused_out = np.zeros(n, dtype=bool)
+    tenant_energy = [0.0] * len(inp.tenant_names)
+    spent_today = [0.0] * len(inp.tenant_names)
+    budget_day = [-1] * len(inp.tenant_names)
+    saving = [[RouteRequest(model=r.model, site="", objective="energy", deadline_ms=r.deadline_ms, strict=r.strict,
+                            tenant=r.tenant, epsilon=r.epsilon) for r in row] for row in requests]
+
+    def budgeted(j: int, mi: int, now_s: float) -> RouteRequest | None:
+        """The tenant's request under its energy budget: as asked, energy-minimising, or None (refused)."""
+        day = int((epoch + now_s) // 86400.0)
+        if day != budget_day[j]:
+            budget_day[j], spent_today[j] = day, 0.0
+        used = spent_today[j] / budgets[j]
+        if used >= 1.0:
+            return None
+        return saving[j][mi] if used >= inp.energy_shift_pressure else requests[j][mi]
     record_request = world.record_request
     # completions: (finish_s, sequence, placement, loc, replica, observed_ms, energy, ok)
     pending: list[tuple] = []
@@ -192,7 +216,13 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
         si = s_arr[i]
         site = inp.sites[si]
         mi = m_arr[i]
-        base = requests[ten_arr[i]][mi]
+        tj = ten_arr[i]
+        base = requests[tj][mi]
+        if budgets is not None and budgets[tj] is not None:
+            base = budgeted(tj, mi, now)
+            if base is None:
+                refused_out[i] = True
+                continue
         req = RouteRequest(base.model, site, base.objective, base.deadline_ms, base.strict, 0, inp.in_bytes[mi],
                            None, inp.out_bytes[mi], base.tenant, i, base.epsilon)
         qs, site_loc_list = queues_for(site)
@@ -241,6 +271,9 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
                 min_soc = soc
         tier_out[i] = k
         energy_out[i] = e.energy_j
+        tenant_energy[tj] += e.energy_j
+        if budgets is not None:
+            spent_today[tj] += e.energy_j
         carbon_out[i] = e.carbon_g
         if ok:
             lat_out[i] = latency
@@ -254,4 +287,4 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
         complete(heappop(pending))
     wall = time.perf_counter() - w0
     return RunRecord(tier_out, lat_out, met_out, failed_out, energy_out, carbon_out, dec_out,
-                     None if min_soc is None else float(min_soc), wall)
+                     None if min_soc is None else float(min_soc), wall, refused_out, tenant_energy)

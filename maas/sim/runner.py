@@ -26,7 +26,7 @@ from maas.sim.updates import uplink_switches
 from maas.sim.workload import arrival_times, build_trace, read_trace_times
 from maas.sim.world import TableTier, TableWorld
 
-__all__ = ["Prepared", "prepare", "run", "AssignmentPolicy", "oracle_instance"]
+__all__ = ["Prepared", "prepare", "run", "AssignmentPolicy", "oracle_instance", "tenant_figures"]
 
 
 @dataclass
@@ -141,7 +141,8 @@ def prepare(spec: ScenarioSpec, file: str, *, policies: list[str] | None = None,
         t = t[t < duration]
     else:
         t = arrival_times(w.kind, w.rate_rps, duration, rng, cv=w.cv, amplitude=w.amplitude, period_s=w.period_s,
-                          phase_s=w.phase_s)
+                          phase_s=w.phase_s, flash_start_s=w.flash_start_s, flash_s=w.flash_s,
+                          flash_factor=w.flash_factor)
     models = list(spec.models)
     tenants = spec.tenants
     trace = build_trace(
@@ -163,6 +164,8 @@ def prepare(spec: ScenarioSpec, file: str, *, policies: list[str] | None = None,
         faults=faults, seed=seed, tenant_epsilon=[x.epsilon for x in tenants],
         # a table world's figures (its battery) change with every request: it is asked every time
         estimate_refresh_s=0.0 if spec.table_tiers is not None else spec.estimate_refresh_s,
+        tenant_energy_budget_j=[x.energy_j_per_day for x in tenants],
+        energy_shift_pressure=spec.energy_shift_pressure,
     )
     inp.host_switches, updates = uplink_switches(spec, file, tiers, models)
     _sample_links(inp, np.random.default_rng(seed + 1))
@@ -271,6 +274,8 @@ def run(prep: Prepared, *, oracle: bool = True, progress: Callable[[str], None] 
         policy = build_policy(name, **spec.policy_options.get(name, {}))
         rec = run_policy(inp, policy)
         out[name] = summarise(rec, inp.tiers, prep.duration_s)
+        if any(t.energy_j_per_day is not None for t in spec.tenants):
+            out[name]["tenants"] = tenant_figures(rec, inp, spec)
         if prep.model_updates:
             out[name]["model_updates"] = prep.model_updates
         if speeds is not None and rec.wall_s > 0:
@@ -307,3 +312,32 @@ def _oracle(prep: Prepared) -> dict:
     rec = run_policy(inp, AssignmentPolicy(res.assignment, inp.tiers))
     fig["replayed"] = summarise(rec, inp.tiers, prep.duration_s)
     return fig
+
+
+def tenant_figures(rec, inp: EngineInput, spec: ScenarioSpec) -> dict:
+    """Per tenant: requests, SLO attainment, refusals for its energy budget, energy used against its budget
+    (per day of the run)."""
+    tenant = inp.trace.tenant
+    days = max(1.0, prep_days(inp))
+    out = {}
+    for j, t in enumerate(spec.tenants):
+        mine = tenant == j
+        n = int(mine.sum())
+        out[t.name] = {
+            "requests": n,
+            "slo_attainment": round(float(rec.met[mine].sum()) / n, 4) if n else None,
+            "deadline_ms": t.deadline_ms,
+            "refused_energy_budget": int(rec.refused[mine].sum()) if rec.refused is not None else 0,
+            "energy_j": round(float(rec.tenant_energy_j[j]), 3) if rec.tenant_energy_j else None,
+            "energy_budget_j": None if t.energy_j_per_day is None else round(t.energy_j_per_day * days, 3),
+        }
+    return out
+
+
+def prep_days(inp: EngineInput) -> float:
+    """How many UTC days the trace touches (a budget is per day)."""
+    if not len(inp.trace):
+        return 1.0
+    first = int((inp.epoch_s + float(inp.trace.t_s[0])) // 86400)
+    last = int((inp.epoch_s + float(inp.trace.t_s[-1])) // 86400)
+    return float(last - first + 1)

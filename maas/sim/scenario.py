@@ -40,14 +40,18 @@ class ModelProfile(_Spec):
 
 
 class WorkloadSpec(_Spec):
-    """Arrivals: poisson, gamma (burstiness ``cv``), diurnal (``amplitude``, ``period_s``) or trace replay."""
+    """Arrivals: poisson, gamma (burstiness ``cv``), diurnal (``amplitude``, ``period_s``), flash (a flash crowd:
+    ``flash_factor`` x the rate for ``flash_s`` from ``flash_start_s``) or trace replay."""
 
-    kind: Literal["poisson", "gamma", "diurnal", "trace"] = "poisson"
+    kind: Literal["poisson", "gamma", "diurnal", "flash", "trace"] = "poisson"
     rate_rps: float = Field(default=100.0, gt=0, description="mean arrival rate")
     cv: float = Field(default=1.0, gt=0, description="coefficient of variation of inter-arrivals (gamma)")
     amplitude: float = Field(default=0.5, ge=0, le=1, description="relative diurnal swing")
     period_s: float = Field(default=86400.0, gt=0)
     phase_s: float = 0.0
+    flash_start_s: float = Field(default=0.0, ge=0, description="when the flash crowd begins (kind: flash)")
+    flash_s: float = Field(default=0.0, ge=0, description="how long the flash crowd lasts (kind: flash)")
+    flash_factor: float = Field(default=1.0, ge=1, description="arrival rate multiplier during the flash crowd")
     trace_file: str | None = Field(default=None, description="CSV with a t_s column (kind: trace)")
 
     @model_validator(mode="after")
@@ -67,6 +71,8 @@ class TenantSpec(_Spec):
     strict: bool = False
     epsilon: float | None = Field(default=None, gt=0, lt=0.5, description="deadline miss probability allowed")
     models: dict[str, float] = Field(min_length=1, description="model name -> weight")
+    energy_j_per_day: float | None = Field(
+        default=None, gt=0, description="the tenant's daily joule budget, as `maas tenants create --energy-j-per-day`")
 
 
 class FaultSpec(_Spec):
@@ -160,6 +166,8 @@ class ScenarioSpec(_Spec):
     faults: list[FaultSpec] = Field(default_factory=list)
     policies: list[str] | Literal["all"] = "all"
     policy_options: dict[str, dict] = Field(default_factory=dict)
+    energy_shift_pressure: float = Field(
+        default=0.8, ge=0, le=1, description="fraction of a tenant's daily joules from which it minimises energy")
     oracle: OracleSpec = Field(default_factory=OracleSpec)
     model_updates: list[ModelUpdateSpec] = Field(default_factory=list, description="new versions uplinked")
 
