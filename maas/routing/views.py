@@ -76,7 +76,6 @@ def views_from_estimates(
     """
     items = estimates.items() if isinstance(estimates, Mapping) else estimates
     rng = rng or random
-    rand = rng.random
     views: list[TierView] = []
     append = views.append
     for tier, est in items:
@@ -86,15 +85,7 @@ def views_from_estimates(
             replica, in_flight, slots, wait_ms = 0, 0, 1, 0.0
         else:
             loads = q.in_flight
-            n = len(loads)
-            if n == 1:
-                replica = 0
-            else:  # power-of-two choices (inline pick_replica)
-                a = int(rand() * n)
-                b = int(rand() * (n - 1))
-                if b >= a:
-                    b += 1
-                replica = a if loads[a] <= loads[b] else b
+            replica = 0 if len(loads) == 1 else pick_replica(loads, rng)
             in_flight = loads[replica]
             slots = q.slots
             backlog = q.backlog_ms
@@ -103,11 +94,7 @@ def views_from_estimates(
                 if wait_ms < 0.0:
                     wait_ms = 0.0
             else:
-                ahead = in_flight - slots + 1
-                if ahead > 0:
-                    wait_ms = ahead * (compute_ms if q.service_ms is None else q.service_ms) / slots
-                else:
-                    wait_ms = 0.0
+                wait_ms = queue_wait_ms(in_flight, slots, compute_ms if q.service_ms is None else q.service_ms)
         window_end_s = getattr(est, "window_end_s", None)
         battery_after = getattr(est, "battery_after_j", None)
         reserve = getattr(est, "battery_reserve_j", None)
