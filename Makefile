@@ -17,6 +17,7 @@ install: $(STAMP)
 
 models: $(STAMP)
 	$(BIN)/python -m models.build --out models/build
+	$(BIN)/maas models register-built --models-dir models/build
 
 run: models
 	$(BIN)/maas run

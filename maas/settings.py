@@ -78,6 +78,34 @@ class Settings(BaseSettings):
         2.0, gt=0.0, le=300.0, description="How often the gateway rediscovers the model@tier deployments (how soon "
         "`maas deploy` / `maas undeploy` take effect in it)."
     )
+    routing_check_s: float = Field(
+        0.1, gt=0.0, le=10.0, description="How often a gateway compares the routing revision the control path bumps "
+        "(one indexed read): a version marked ready is routable at most this long after (the issue asks < 1 s)."
+    )
+    routing_drain_s: float = Field(
+        1.0, ge=0.0, le=60.0, description="After a routing change, the control path waits this long before deleting "
+        "the deployments of versions no longer routed (10x routing_check_s: every gateway has switched by then)."
+    )
+    rollout_check_s: float = Field(
+        1.0, gt=0.0, le=60.0, description="How often a gateway advances uplinks and judges auto-rollback canaries "
+        "(the usage records it reads are ingested every usage_ingest_interval_s, 1 s)."
+    )
+    rollback_window_s: float = Field(
+        60.0, gt=0.0, le=3600.0, description="Auto-rollback compares canary and stable over this trailing window: a "
+        "minute holds enough requests at a few req/s and reacts within a minute of a regression."
+    )
+    rollback_error_margin: float = Field(
+        0.05, ge=0.0, le=1.0, description="Auto-rollback when the canary's 5xx rate exceeds stable's by more than this "
+        "(absolute, 0.05 = 5 points): well above the noise of a healthy pair over 20+ requests, far below a broken model."
+    )
+    rollback_attainment_margin: float = Field(
+        0.10, ge=0.0, le=1.0, description="Auto-rollback when the canary meets deadlines less often than stable by more "
+        "than this (absolute): 10 points, since the tiers' emulated jitter alone moves attainment a few points."
+    )
+    rollback_min_requests: int = Field(
+        20, ge=1, description="The canary is judged only after this many requests in the window (at 20% of a few "
+        "req/s: within a minute), so one unlucky request cannot roll it back."
+    )
     data_dir: Path = Field(
         ROOT / ".maas", description="Local state: SQLite database, server.secret (key HMACs), admin.key, dev.key."
     )

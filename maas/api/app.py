@@ -1,7 +1,7 @@
 """HTTP shell over the data plane: the Open Inference Protocol (V2) REST endpoints, built by ``create_app``.
 
 Endpoints: GET /v2/health/live, GET /v2/health/ready, GET /v2, GET /v2/models (maas catalog),
-POST /v2/repository/index, GET /v2/models/{m}[/versions/{v}], GET .../ready, POST .../infer.
+POST /v2/repository/index (+ load/unload, POST /admin/models: maas.api.admin_models), GET /v2/models/{m}[/versions/{v}], GET .../ready, POST .../infer.
 Every error is ``{"error": "..."}`` with the status its ``MaasError`` carries (see maas.errors).
 """
 
@@ -17,7 +17,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from maas.api.admin import add_admin_routes
+from maas.api.admin_models import register_model_routes
 from maas.api.dataplane import DataPlane
+from maas.api.metrics_routes import add_observability_routes
 from maas.api.usage_routes import add_usage_routes
 from maas.errors import InvalidInput, MaasError, PayloadTooLarge, QuotaExceeded
 
@@ -104,13 +106,6 @@ def create_app(dataplane: DataPlane, *, max_body_bytes: int) -> FastAPI:
     async def catalog(request: Request) -> dict:
         return {"models": dataplane.catalog(_reader(request))}
 
-    @app.post("/v2/repository/index")
-    async def repository_index(request: Request) -> list:
-        return [
-            {"name": m["name"], "version": m["version"], "state": "READY" if m["tiers"] else "UNAVAILABLE"}
-            for m in dataplane.catalog(_reader(request))
-        ]
-
     async def _metadata(request: Request, model: str, version: str | None = None) -> dict:
         return dataplane.model_metadata(model, version, _reader(request))
 
@@ -138,6 +133,8 @@ def create_app(dataplane: DataPlane, *, max_body_bytes: int) -> FastAPI:
     app.add_api_route("/v2/models/{model}/versions/{version}/ready", _ready, methods=["GET"])
     app.router.routes.insert(0, Route("/v2/models/{model}/infer", _infer, methods=["POST"]))
     app.router.routes.insert(1, Route("/v2/models/{model}/versions/{version}/infer", _infer, methods=["POST"]))
+    register_model_routes(app, dataplane)  # repository index/load/unload, admin push (maas.api.admin_models)
     add_usage_routes(app, dataplane)  # GET /v1/usage (maas.api.usage_routes)
     add_admin_routes(app, dataplane)  # /admin/tenants, /admin/keys, /admin/usage (maas.api.admin)
+    add_observability_routes(app, dataplane)  # /metrics, /v2/models/{m}/stats, /ui (maas.api.metrics_routes)
     return app

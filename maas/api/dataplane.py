@@ -26,6 +26,7 @@ from maas.api.backend import TierBackend
 from maas.api.hints import parse_hints
 from maas.api.service import ServiceGuard, Ticket
 from maas.api.v2_codec import InferRequest, decode_request, encode_response
+from maas.api.versions import VersionRouter
 from maas.clock import Clock
 from maas.errors import Forbidden, InvalidInput, MaasError, NotReady
 from maas.metering import Principal
@@ -60,8 +61,10 @@ class DataPlane:
         clock: Clock,
         settings: Settings,
         perf_counter=time.perf_counter,
+        versions: VersionRouter | None = None,
     ) -> None:
-        self._catalog = catalog
+        self._static_catalog = catalog
+        self.versions = versions  # rollouts: which version serves a request, and where (maas.api.versions)
         self._placer = placer
         self._backend = backend
         self.service = service
@@ -70,12 +73,22 @@ class DataPlane:
         self._perf = perf_counter
         self._host_profiles: dict[tuple[str, str], dict[str, float]] = {}
 
+    @property
+    def _catalog(self) -> Catalog:
+        return self.versions.catalog() if self.versions is not None else self._static_catalog
+
+    def _deployed(self) -> dict[str, list[str]]:
+        if self.versions is None:
+            return self._backend.deployed()
+        self.versions.refresh()
+        return self.versions.deployed()
+
     # -- health and metadata -------------------------------------------------------------------------------
     def live(self) -> bool:
         return True
 
     def ready(self) -> bool:
-        deployed = self._backend.deployed()
+        deployed = self._deployed()
         return any(deployed.get(name) for name in self._catalog.names())
 
     def server_metadata(self) -> dict[str, Any]:
@@ -95,7 +108,7 @@ class DataPlane:
             raise Forbidden(f"model {name!r} is not available to tenant {tenant.name!r}")
 
     def catalog(self, principal: Principal | None = None) -> list[dict[str, Any]]:
-        deployed = self._backend.deployed()
+        deployed = self._deployed()
         tenant = None if principal is None else principal.tenant
         allowed = None if tenant is None else tenant.allowed_models
         return [
@@ -116,7 +129,7 @@ class DataPlane:
             "maas": {
                 "task": m.task,
                 "description": m.description,
-                "tiers": self._backend.deployed().get(m.name, []),
+                "tiers": self._deployed().get(m.name, []),
                 "quality": m.quality,
                 "preprocessing": m.preprocessing,
             },
@@ -125,7 +138,7 @@ class DataPlane:
     def model_ready(self, name: str, version: str | None, principal: Principal | None = None) -> bool:
         self._visible(principal, name)
         m = self._catalog.get(name, version)
-        return bool(self._backend.deployed().get(m.name))
+        return bool(self._deployed().get(m.name))
 
     # -- inference -----------------------------------------------------------------------------------------
     def _profile(self, manifest: ModelManifest) -> dict[str, float]:
@@ -158,19 +171,23 @@ class DataPlane:
     async def _infer(self, ticket: Ticket, name: str, version: str | None, body: bytes, headers: Mapping[str, str],
                      meter: dict[str, Any]) -> InferResult:
         t_start = self._perf()
-        manifest = self._catalog.get(name, version)
-        meter["version"] = manifest.version
         request = decode_request(body, _header_length(headers))
-        inputs, batch = _validate_inputs(manifest, request, self._settings.max_batch)
-        binary_outputs, wanted = _requested_outputs(manifest, request)
         placer = self._placer
         tenant = None if ticket.principal is None else ticket.principal.tenant
         hints = parse_hints(request.parameters, headers, tiers=placer.tier_names, site_exists=placer.site_exists,
                             default_site=(tenant and tenant.default_site) or placer.default_site,
                             default_objective=tenant.default_objective if tenant else None,
-                            default_deadline_ms=tenant.default_deadline_ms if tenant else None)
+                            default_deadline_ms=(tenant.default_deadline_ms if tenant else None)
+                            or self._settings.default_deadline_ms)
         meter["site"] = hints.site
-        deployed = self.service.tiers_for(ticket, self._backend.deployed().get(manifest.name, []), hints.tier)
+        # version selection (rollouts): the split or the URL's version, and the tiers where that version is ready
+        choice = None if self.versions is None else self.versions.choose(name, version, hints.tier)
+        manifest = choice.manifest if choice is not None else self._catalog.get(name, version)
+        meter["version"] = manifest.version
+        inputs, batch = _validate_inputs(manifest, request, self._settings.max_batch)
+        binary_outputs, wanted = _requested_outputs(manifest, request)
+        ready = choice.tiers if choice is not None else self._deployed().get(manifest.name, [])
+        deployed = self.service.tiers_for(ticket, ready, hints.tier)
         if not deployed:
             raise NotReady(f"model {manifest.name!r} is not deployed on any tier this tenant may use")
         output_bytes = _output_bytes(manifest, batch)
@@ -195,7 +212,8 @@ class DataPlane:
         await self._clock.sleep_s(up_ms / 1e3)
         t1 = self._perf()
         with placer.in_flight(placement):
-            result = await self._backend.infer(manifest.name, placement.tier, inputs, compute_factor)
+            target = choice.target if choice is not None else manifest.name
+            result = await self._backend.infer(target, placement.tier, inputs, compute_factor)
         t2 = self._perf()
         await self._clock.sleep_s(down_ms / 1e3)
         t3 = self._perf()
@@ -220,6 +238,7 @@ class DataPlane:
             "energy_j": energy_j,
             "carbon_g": carbon_g,
             "variant": placer.precision(placement.tier),
+            "model_version": manifest.version,
         }
         if hints.deadline_ms is not None:
             params["deadline_ms"] = hints.deadline_ms

@@ -6,6 +6,8 @@ import typer
 
 from maas.cli import loadtest, platform, route, sim, sim_live, tenants, tiers, usage
 from maas.cli import models as models_cli
+from maas.cli import rollout as rollout_cli
+from maas.cli import sim_generate
 
 __all__ = ["app", "main"]
 
@@ -20,12 +22,14 @@ platform.register(app)
 app.add_typer(models_cli.app, name="models")
 app.add_typer(tiers.app, name="tiers")
 app.add_typer(sim.app, name="sim")
+sim_generate.register(sim.app)
 app.add_typer(sim_live.app, name="sim-live")
 app.add_typer(loadtest.app, name="loadtest")
 app.add_typer(route.app, name="route")
 app.add_typer(tenants.tenants_app, name="tenants")
 app.add_typer(tenants.keys_app, name="keys")
 usage.register(app)
+app.add_typer(rollout_cli.app, name="rollout")
 
 
 def main() -> None:

@@ -164,26 +164,25 @@ def status(
 
 
 def deploy(
-    model: str = typer.Argument(..., help="Model name from the catalog (models/build)."),
+    model: str = typer.Argument(..., help="NAME or NAME:VERSION from the registry (default: its newest version)."),
     tiers: str = typer.Option(..., "--tiers", help="Comma-separated tiers to deploy on."),
+    canary: int | None = typer.Option(
+        None,
+        "--canary",
+        help="Send PCT percent (1-99) of traffic to this version "
+        "once it is ready on every tier; the stable version keeps the rest.",
+    ),
+    auto_rollback: bool = typer.Option(
+        False,
+        "--auto-rollback",
+        help="Roll the canary back when its error rate or deadline attainment is worse than the stable version's.",
+    ),
     config: Path | None = ConfigOpt,
 ) -> None:
-    """Deploy MODEL on the given tiers of the running platform."""
-    settings = settings_from(config)
-    placements = {model: _parse_tiers(tiers) or []}
-    with errors_to_exit():
-        from maas.models import load_catalog
-        from maas.tiers import load_topology
+    """Deploy MODEL[:V] on the given tiers of the running platform (a canary with --canary)."""
+    from maas.cli.rollout import run_deploy
 
-        load_catalog(settings.models_dir).get(model)
-        known = load_topology(settings.topology_path).tier_names
-        bad = [t for t in placements[model] if t not in known]
-        if bad:
-            raise fail(f"--tiers: {bad[0]!r} is not a tier (allowed: {', '.join(known)})", EXIT_USAGE)
-        platform = _attached(settings)
-        platform.deploy_models(settings, placements)
-        wait_until_serving(settings, placements)
-    _say(f"deployed {model} on {', '.join(placements[model])}")
+    run_deploy(settings_from(config), model, _parse_tiers(tiers) or [], canary, auto_rollback, _attached)
 
 
 def undeploy(
@@ -191,7 +190,8 @@ def undeploy(
     config: Path | None = ConfigOpt,
 ) -> None:
     """Remove MODEL from every tier."""
-    removed = _attached(settings_from(config)).undeploy_model(model)
+    settings = settings_from(config)
+    removed = _attached(settings).undeploy_model(model, settings)
     if not removed:
         raise fail(f"model {model!r} is not deployed", EXIT_USAGE)
     _say(f"undeployed {model} from {', '.join(removed)}")

@@ -1,18 +1,30 @@
-"""The gateway deployment: the V2 FastAPI app over a DataPlane whose backend is Ray Serve handles."""
+"""The gateway deployment: the V2 FastAPI app over a DataPlane whose backend is Ray Serve handles.
+
+Its catalog is the model registry's and it routes by the rollouts in the database (``VersionRouter``: the routing
+revision is compared every ``routing_check_s``); a background task advances satellite uplinks and judges
+auto-rollback canaries every ``rollout_check_s`` (``RolloutWatcher``).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from ray import serve
 
 from maas.api.app import create_app
 from maas.api.factory import build_dataplane
+from maas.api.rollout_runtime import RolloutWatcher, open_version_router
+from maas.clock import WallClock
 from maas.serving.limit_authority import ActorLeaseSource, limit_authority
+from maas.serving.model_control import RayModelControl
 from maas.serving.ray_backend import RayBackend
 from maas.settings import Settings
 
 __all__ = ["Gateway"]
+
+log = logging.getLogger(__name__)
 
 
 @serve.deployment
@@ -22,10 +34,30 @@ class Gateway:
         self._settings = Settings(**settings)
         leases = ActorLeaseSource(limit_authority(self._settings))
         backend = RayBackend(refresh_s=self._settings.deployment_refresh_s)
-        self._dataplane = build_dataplane(self._settings, backend, lease_source=leases)
+        clock = WallClock()
+        versions = open_version_router(self._settings, clock)
+        self._dataplane = build_dataplane(self._settings, backend, clock, lease_source=leases, versions=versions)
+        self._watcher = RolloutWatcher(self._settings, clock)
+        self._watch_task: asyncio.Task | None = None
 
     def __serve_build_asgi_app__(self):
-        return create_app(self._dataplane, max_body_bytes=self._settings.max_body_bytes)
+        app = create_app(self._dataplane, max_body_bytes=self._settings.max_body_bytes)
+        app.state.model_control = RayModelControl(self._settings)  # load/unload/push (maas.api.admin_models)
+        app.add_event_handler("startup", self._start_watch)
+        return app
+
+    async def _start_watch(self) -> None:
+        if self._watch_task is None:
+            self._watch_task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.rollout_check_s)
+            try:
+                for line in await asyncio.to_thread(self._watcher.step):
+                    log.warning("rollouts: %s", line)
+            except Exception:  # the database may be busy: try again next round
+                log.warning("rollout watch step failed", exc_info=True)
 
     def __del__(self) -> None:  # Serve calls it on a graceful replica shutdown: give leases back, flush usage
         dataplane = getattr(self, "_dataplane", None)

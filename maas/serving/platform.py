@@ -27,7 +27,8 @@ from ray import serve
 from maas.api.service import prepare_service
 from maas.clock import WallClock
 from maas.errors import ConfigError, NotReady
-from maas.models import Catalog, load_catalog
+from maas.models import Catalog
+from maas.registry import open_registry, register_built
 from maas.serving.cluster_record import (
     ClusterRecord,
     choose_cluster_for,
@@ -40,6 +41,7 @@ from maas.serving.cluster_record import (
 from maas.serving.gateway import Gateway
 from maas.serving.layout import RayLayout, load_layout
 from maas.serving.limit_authority import stop_limit_authority
+from maas.serving.model_control import undeploy
 from maas.serving.ray_address import (
     ADDRESS_FILE,
     ClusterChoice,
@@ -51,7 +53,8 @@ from maas.serving.ray_address import (
 )
 from maas.serving.ray_env import apply_ray_env
 from maas.serving.ray_processes import cluster_processes, list_processes, run_unblocked, session_dir_of_gcs
-from maas.serving.tier_deployment import TierModel, app_name, parse_app_name
+from maas.serving.rollout_control import deploy_versions, tier_app
+from maas.serving.tier_deployment import parse_versioned_app_name
 from maas.settings import Settings
 from maas.tiers import Topology, load_topology
 
@@ -156,40 +159,44 @@ def start_serve(settings: Settings) -> None:
     )
 
 
-def tier_app(model: str, tier: str, topology: Topology, settings: Settings, layout: RayLayout):
-    """The bound Serve application of one model on one tier, pinned by ``tier:<name>``."""
-    spec = topology.tiers[tier]
-    replica = layout.replica
-    return TierModel.options(
-        name=app_name(model, tier),
-        num_replicas=1,
-        ray_actor_options={"num_cpus": replica.num_cpus, "resources": {spec.ray_resource: replica.tier_units_per_replica}},
-        max_ongoing_requests=settings.tier_max_ongoing_requests,
-        max_queued_requests=settings.tier_max_queued_requests,
-    ).bind(model, tier, spec.precision, spec.slots, str(settings.models_dir), settings.ort_threads)
+def registered_catalog(settings: Settings, progress: Progress = lambda _msg: None) -> Catalog:
+    """The registry's catalog (one catalog for built and pushed models); the models ``make models`` built under
+    ``settings.models_dir`` are registered first (idempotent: same bytes, nothing changes)."""
+    registry = open_registry(settings)
+    try:
+        if Path(settings.models_dir).is_dir():
+            for result in register_built(registry, settings.models_dir):
+                if result.created:
+                    progress(result.message)
+        return registry.catalog()
+    finally:
+        registry.engine.dispose()
 
 
 def _check_placements(placements: dict[str, list[str]], catalog: Catalog, topology: Topology) -> None:
-    for model, tiers in placements.items():
-        catalog.get(model)  # ModelNotFound lists the known models
+    for ref, tiers in placements.items():
+        model, _, version = ref.partition(":")
+        catalog.get(model, version or None)  # ModelNotFound lists the known models / versions
         for tier in tiers:
             if tier not in topology.tiers:
                 raise ConfigError("--tiers", tier, "is not a tier", ", ".join(topology.tier_names))
 
 
-def deploy_models(settings: Settings, placements: dict[str, list[str]]) -> None:
-    """Deploy every (model, tier) in ``placements`` at once and wait until they are RUNNING."""
-    catalog = load_catalog(settings.models_dir)
+def deploy_models(settings: Settings, placements: dict[str, list[str]], *, uplink: bool = False,
+                  restart: bool = False, progress: Progress = lambda _msg: None) -> None:
+    """Deploy every ``model[:version]`` (default: its newest registered version) on its tiers at once, as the
+    stable version of its rollout, and wait until they are RUNNING and routed (``maas.serving.rollout_control``).
+    ``uplink`` False (``maas up``): versions on a satellite tier count as loaded before launch. ``restart``:
+    models with a recorded rollout get it back (see ``deploy_versions``)."""
+    catalog = registered_catalog(settings, progress)
     topology = load_topology(settings.topology_path)
     _check_placements(placements, catalog, topology)
-    layout = load_layout(settings.layout_path, topology.tier_names)
-    targets = [
-        serve.RunTarget(tier_app(m, t, topology, settings, layout), name=app_name(m, t), route_prefix=None)
-        for m, tiers in placements.items()
-        for t in tiers
-    ]
-    if targets:
-        serve.run_many(targets, wait_for_applications_running=True)
+    wanted = {}
+    for ref, tiers in placements.items():
+        model, _, version = ref.partition(":")
+        wanted[model] = (int(version) if version else None, list(tiers))
+    if wanted:
+        deploy_versions(settings, wanted, uplink=uplink, restart=restart, progress=progress)
 
 
 def deploy_gateway(settings: Settings) -> None:
@@ -201,15 +208,11 @@ def deploy_gateway(settings: Settings) -> None:
     serve.run(gateway, name=GATEWAY_APP, route_prefix="/")
 
 
-def undeploy_model(model: str) -> list[str]:
-    """Delete every ``model@tier`` application of ``model``; returns the tiers it was on."""
-    removed = []
-    for name in list(serve.status().applications):
-        parsed = parse_app_name(name)
-        if parsed and parsed[0] == model:
-            serve.delete(name)
-            removed.append(parsed[1])
-    return sorted(removed)
+def undeploy_model(model: str, settings: Settings | None = None) -> list[str]:
+    """Stop routing ``model`` and delete every ``model:version@tier`` application of it; returns its tiers."""
+    from maas.settings import load_settings
+
+    return undeploy(settings or load_settings(None), model)
 
 
 def status() -> dict[str, Any]:
@@ -227,9 +230,9 @@ def status() -> dict[str, Any]:
                 state_name = str(state).split(".")[-1]  # ReplicaState.RUNNING -> RUNNING
                 replicas[state_name] = replicas.get(state_name, 0) + count
         entry = {"app": name, "status": str(app.status).split(".")[-1], "replicas": replicas}
-        parsed = parse_app_name(name)
+        parsed = parse_versioned_app_name(name)
         if parsed:
-            entry["model"], entry["tier"] = parsed
+            entry["model"], entry["version"], entry["tier"] = parsed
             out["deployments"].append(entry)
         elif name == GATEWAY_APP:
             out["gateway"] = entry
@@ -248,7 +251,7 @@ def up(
     """Start (or join) the cluster, deploy the models on their tiers, then the gateway. Returns the placements."""
     apply_ray_env()
     topology = load_topology(settings.topology_path)
-    catalog = load_catalog(settings.models_dir)
+    catalog = registered_catalog(settings, progress)
     if placements is None:
         placements = {m: list(topology.tier_names) for m in catalog.names()}
     _check_placements(placements, catalog, topology)
@@ -264,7 +267,7 @@ def up(
     start_serve(settings)
     prepare_service(settings, WallClock(), progress)
     progress(f"deploying {sum(len(t) for t in placements.values())} model@tier deployments")
-    deploy_models(settings, placements)
+    deploy_models(settings, placements, restart=True, progress=progress)  # recorded rollouts come back
     progress("deploying the gateway")
     deploy_gateway(settings)
     if wait_ready is not None:

@@ -1,8 +1,14 @@
-"""A (model, tier) Ray Serve deployment: a ``TierWorker`` pinned to the tier's nodes by its custom resource."""
+"""A (model, version, tier) Ray Serve deployment: a ``TierWorker`` pinned to the tier's nodes by its custom
+resource, its manifest and artifacts read from the model registry (sha256 verified when the session opens).
+
+Application names: ``model:version@tier`` (``app_name(model, tier, version)``); the old ``model@tier`` form is
+still parsed (version None) so a cluster deployed before versions is understood.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import ray
@@ -10,45 +16,76 @@ from ray import serve
 
 from maas.api.tier_worker import TierResult, TierWorker
 from maas.clock import WallClock
-from maas.models import load_catalog
 
-__all__ = ["TierModel", "app_name", "parse_app_name"]
+__all__ = ["TierModel", "app_name", "parse_app_name", "parse_versioned_app_name", "target_name"]
 
 SEPARATOR = "@"
+VERSION_SEPARATOR = ":"
 
 
-def app_name(model: str, tier: str) -> str:
-    """The Serve application (and deployment) name of a model on a tier: ``model@tier``."""
-    return f"{model}{SEPARATOR}{tier}"
+def target_name(model: str, version: int | str | None) -> str:
+    """The backend target of a model version: ``model:version`` (``model`` alone when version is None)."""
+    return model if version is None else f"{model}{VERSION_SEPARATOR}{version}"
+
+
+def app_name(model: str, tier: str, version: int | str | None = None) -> str:
+    """The Serve application (and deployment) name: ``model:version@tier`` (``model@tier`` without a version)."""
+    return f"{target_name(model, version)}{SEPARATOR}{tier}"
+
+
+def parse_versioned_app_name(name: str) -> tuple[str, int | None, str] | None:
+    """``model:v@tier`` -> (model, v, tier); ``model@tier`` -> (model, None, tier); None for other apps."""
+    target, sep, tier = name.partition(SEPARATOR)
+    if not (sep and target and tier):
+        return None
+    model, vsep, version = target.partition(VERSION_SEPARATOR)
+    if not vsep:
+        return model, None, tier
+    if not model or not version.isdigit():
+        return None
+    return model, int(version), tier
 
 
 def parse_app_name(name: str) -> tuple[str, str] | None:
-    model, sep, tier = name.partition(SEPARATOR)
-    return (model, tier) if sep and model and tier else None
+    """(model, tier) of a tier application, either name form."""
+    parsed = parse_versioned_app_name(name)
+    return None if parsed is None else (parsed[0], parsed[2])
 
 
 @serve.deployment
 class TierModel:
-    def __init__(self, model: str, tier: str, variant: str, slots: int, models_dir: str, ort_threads: int) -> None:
-        catalog = load_catalog(Path(models_dir))
+    def __init__(self, model: str, version: int, tier: str, variant: str, slots: int, settings: dict[str, Any]) -> None:
+        from maas.registry import open_registry
+        from maas.settings import Settings
+
+        conf = Settings(**settings)
+        registry = open_registry(conf)
+        try:
+            info = registry.show(model, version)
+            manifest = registry.served_manifest(info.manifest)
+            root = registry.artifacts.root
+        finally:
+            registry.engine.dispose()
+        self.version = version
         self._worker = TierWorker(
-            catalog.get(model),
-            Path(models_dir),
+            manifest,
+            Path(root),
             tier=tier,
             variant=variant,
             slots=slots,
             clock=WallClock(),
-            ort_threads=ort_threads,
+            ort_threads=conf.ort_threads,
         )
 
     async def infer(self, inputs: dict[str, np.ndarray], compute_factor: float) -> TierResult:
         return await self._worker.infer(inputs, compute_factor)
 
-    def where(self) -> dict[str, str]:
+    def where(self) -> dict[str, Any]:
         """Which Ray node this replica runs on, and what it serves (for placement checks)."""
         return {
             "node_id": ray.get_runtime_context().get_node_id(),
             "tier": self._worker.tier,
             "model": self._worker.model,
+            "version": self.version,
             "variant": self._worker.variant,
         }
