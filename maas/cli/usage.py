@@ -1,7 +1,10 @@
-"""``maas usage``: metered usage from the local database (``--data-dir``/``--database-url``/``--config``).
+"""``maas usage``: metered usage from the local database (``--data-dir``/``--database-url``/``--config``), or with
+``--url`` (env ``MAAS_URL``) from a running platform's ``GET /admin/usage`` (``--admin-key``, env ``MAAS_ADMIN_KEY``,
+default ``<data dir>/admin.key``; see ``maas.cli.remote``).
 
-Mount with ``usage.register(app)``. Output ``-o table|json|csv`` (CSV: the grouped rows, no total line).
-Exit codes: 0 ok, 1 store unavailable, 2 bad input (the message names the field and the allowed values).
+Mount with ``usage.register(app)``. Output ``-o table|json|csv`` (CSV: the grouped rows, no total line), the same
+either way. Exit codes: 0 ok, 1 store unavailable or refused by the server, 2 bad input (the message names the
+field and the allowed values).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from maas.cli.common import EXIT_USAGE, errors_to_exit, fail, settings_from
+from maas.cli.remote import AdminKeyOpt, UrlOpt, admin_client, remote_usage
 
 __all__ = ["register", "usage_command"]
 
@@ -83,6 +87,8 @@ def usage_command(
         ),
     ] = "day,model,tier",
     output: Annotated[str, typer.Option("-o", "--output", help="table, json or csv")] = "table",
+    url: UrlOpt = None,
+    admin_key: AdminKeyOpt = None,
     config: Annotated[Path | None, typer.Option("--config", help="settings YAML file")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="state directory")] = None,
     database_url: Annotated[
@@ -96,6 +102,36 @@ def usage_command(
     if since_s is not None and until_s is not None and until_s <= since_s:
         raise fail(f"--until: {until!r} is not after --since {since!r} (allowed: a later time)", EXIT_USAGE)
     groups = _groups(group_by)
+    if url:
+        if database_url is not None:
+            raise fail(
+                "--database-url: not with --url (allowed: one of them: the local database or a platform)", EXIT_USAGE
+            )
+        client = admin_client(url, admin_key, settings_from(config, data_dir=data_dir).data_dir)
+        report = remote_usage(client, tenant, since_s, until_s, groups)
+    else:
+        report = _local_report(config, data_dir, database_url, tenant, since_s, until_s, groups)
+    if output == "json":
+        print(json.dumps({"group_by": groups, **report}, indent=2))
+    elif output == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        headers = [*groups, *report["total"].keys()]
+        writer.writerow(headers)
+        for row in report["rows"]:
+            writer.writerow(["" if row.get(h) is None else row.get(h) for h in headers])
+    else:
+        _print_table(groups, report)
+
+
+def _local_report(
+    config: Path | None,
+    data_dir: Path | None,
+    database_url: str | None,
+    tenant: str | None,
+    since_s: float | None,
+    until_s: float | None,
+    groups: list[str],
+) -> dict[str, Any]:
     settings = settings_from(config, data_dir=data_dir, database_url=database_url)
     from maas.metering.usage import usage_report
     from maas.store import make_engine, migrate
@@ -107,19 +143,9 @@ def usage_command(
             raise fail(f"database_url: {exc}", EXIT_USAGE) from None
         try:
             migrate(engine)
-            report = usage_report(engine, tenant=tenant, since=since_s, until=until_s, group_by=groups)
+            return usage_report(engine, tenant=tenant, since=since_s, until=until_s, group_by=groups)
         finally:
             engine.dispose()
-    if output == "json":
-        print(json.dumps({"group_by": groups, **report}, indent=2))
-    elif output == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        headers = [*groups, *report["total"].keys()]
-        writer.writerow(headers)
-        for row in report["rows"]:
-            writer.writerow(["" if row.get(h) is None else row.get(h) for h in headers])
-    else:
-        _print_table(groups, report)
 
 
 def register(app: typer.Typer) -> None:
