@@ -33,6 +33,12 @@ app = typer.Typer(
 
 T = TypeVar("T")
 _ARRIVALS = ("poisson", "constant", "gamma", "ramp", "steps")
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key", envvar="MAAS_API_KEY", help="send 'Authorization: Bearer KEY' on every request (and the probe)"
+    ),
+]
 
 
 @contextmanager
@@ -70,6 +76,19 @@ def _parse_headers(items: list[str]) -> dict[str, str]:
         k, v = item.split(":", 1)
         out[k.strip()] = v.strip()
     return out
+
+
+def _auth_headers(items: list[str], api_key: str | None) -> dict[str, str]:
+    """``-H`` headers plus ``Authorization: Bearer KEY`` for ``--api-key`` (an explicit ``-H Authorization`` wins;
+    a mix entry's own ``api_key`` wins for its requests)."""
+    headers = _parse_headers(items)
+    if api_key is None:
+        return headers
+    if not api_key or not api_key.isprintable() or any(c.isspace() for c in api_key):
+        raise InvalidInput("--api-key: empty or contains spaces (allowed: one key such as maas_<id>_<secret>)")
+    if not any(name.lower() == "authorization" for name in headers):
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
 
 
 def _build_mix(model: list[str], mix: Path | None, trace: Path | None, hints: dict[str, Any]) -> Any:
@@ -136,6 +155,7 @@ def run(
     min_duration: Annotated[float, typer.Option("--min-duration", help="validity: measured seconds")] = 10.0,
     min_requests: Annotated[int, typer.Option("--min-requests", help="validity: measured requests")] = 500,
     header: Annotated[list[str] | None, typer.Option("--header", "-H", help="'Name: value' on every request")] = None,
+    api_key: ApiKeyOpt = None,
     progress_every: Annotated[
         float, typer.Option("--progress-every", help="seconds between plain progress lines (non-TTY)")
     ] = 5.0,
@@ -185,7 +205,7 @@ def run(
             max_lateness_p99_ms=max_lateness_ms,
             min_duration_s=min_duration,
             min_requests=min_requests,
-            headers=_parse_headers(header),
+            headers=_auth_headers(header, api_key),
         )
 
     spec = _guard(build)
@@ -243,6 +263,7 @@ def find_peak_cmd(
     max_lateness_ms: Annotated[float, typer.Option("--max-lateness-ms")] = 5.0,
     min_requests: Annotated[int, typer.Option("--min-requests")] = 200,
     output: Annotated[str, typer.Option("-o", "--output", help="text|json")] = "text",
+    api_key: ApiKeyOpt = None,
 ) -> None:
     """Highest Poisson rate whose run is valid and meets the SLO (doubling, then bisection)."""
     model, slo = model or [], slo or []
@@ -256,6 +277,7 @@ def find_peak_cmd(
     slos = list(slo) or ["slo_attainment>=0.99"]
     _guard(lambda: [parse_threshold(s) for s in slos])
     request_mix = _guard(lambda: _build_mix(model, None if model else mix, None, {"deadline_ms": deadline_ms}))
+    headers = _guard(lambda: _auth_headers([], api_key))
 
     def measure(rate: float) -> Trial:
         spec = LoadTestSpec(
@@ -267,6 +289,7 @@ def find_peak_cmd(
             max_lateness_p99_ms=max_lateness_ms,
             min_duration_s=min(duration * 0.5, 10.0),
             min_requests=min(min_requests, int(rate * duration * 0.5)),
+            headers=headers,
         )
         out = run_loadtest(spec)
         s = out.summary
