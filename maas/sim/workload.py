@@ -37,10 +37,14 @@ def arrival_times(
     amplitude: float = 0.0,
     period_s: float = 86400.0,
     phase_s: float = 0.0,
+    flash_start_s: float = 0.0,
+    flash_s: float = 0.0,
+    flash_factor: float = 1.0,
 ) -> np.ndarray:
     """Arrival times in [0, duration_s): ``poisson``; ``gamma`` (inter-arrivals with coefficient of variation
     ``cv``); ``diurnal`` (Poisson with rate ``rate * (1 + amplitude * sin(2 pi (t + phase) / period))``, by
-    thinning)."""
+    thinning); ``flash`` (a flash crowd: Poisson at ``rate``, and ``rate * flash_factor`` in
+    ``[flash_start_s, flash_start_s + flash_s)``)."""
     if rate_rps <= 0 or duration_s <= 0:
         return np.zeros(0)
     expected = rate_rps * duration_s
@@ -57,6 +61,13 @@ def arrival_times(
         rate_t = rate_rps * (1.0 + amplitude * np.sin(2.0 * math.pi * (t + phase_s) / period_s))
         keep = rng.random(len(t)) * peak < rate_t
         return t[keep]
+    elif kind == "flash":
+        base = arrival_times("poisson", rate_rps, duration_s, rng)
+        end = min(flash_start_s + flash_s, duration_s)
+        if flash_factor <= 1.0 or end <= flash_start_s:
+            return base
+        extra = flash_start_s + arrival_times("poisson", rate_rps * (flash_factor - 1.0), end - flash_start_s, rng)
+        return np.sort(np.concatenate([base, extra]))
     else:
         raise ValueError(f"unknown arrival kind {kind!r}")
     t = np.cumsum(gaps)
