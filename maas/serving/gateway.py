@@ -18,6 +18,7 @@ from maas.api.factory import build_dataplane
 from maas.api.rollout_runtime import RolloutWatcher, open_version_router
 from maas.clock import WallClock
 from maas.serving.limit_authority import ActorLeaseSource, limit_authority
+from maas.serving.metrics_actor import RayMetricsAggregator
 from maas.serving.model_control import RayModelControl
 from maas.serving.ray_backend import RayBackend
 from maas.settings import Settings
@@ -43,6 +44,7 @@ class Gateway:
     def __serve_build_asgi_app__(self):
         app = create_app(self._dataplane, max_body_bytes=self._settings.max_body_bytes)
         app.state.model_control = RayModelControl(self._settings)  # load/unload/push (maas.api.admin_models)
+        app.state.metrics.share(RayMetricsAggregator())  # /metrics sums every replica (maas.serving.metrics_actor)
         app.add_event_handler("startup", self._start_watch)
         return app
 
