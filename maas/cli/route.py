@@ -13,9 +13,11 @@ from typing import Annotated
 import typer
 
 from maas.cli.common import EXIT_USAGE, fail
+from maas.cli.when import moment_s
 from maas.errors import ConfigError, MaasError
+from maas.tables import Col, View, check_output, render, scaled, text
 
-__all__ = ["app", "explain_route"]
+__all__ = ["app", "explain_route", "explain_view"]
 
 app = typer.Typer(help="Routing tools.", add_completion=False, no_args_is_help=True)
 
@@ -67,7 +69,7 @@ def explain_route(*, topology_file: Path, model: str, site: str | None, objectiv
     out = decision.explain()
     out["policy"] = policy_name
     out["site"] = site
-    out["at"] = dt.datetime.fromtimestamp(t_s, dt.UTC).isoformat()
+    out["at"] = dt.datetime.fromtimestamp(t_s, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     out["would_503"] = strict and not decision.feasible
     out["tiers"] = {
         v.tier: {
@@ -93,14 +95,14 @@ def explain(
     objective: Annotated[str, typer.Option("--objective", help="latency, energy, carbon or balanced")] = "latency",
     deadline_ms: Annotated[float | None, typer.Option("--deadline-ms", help="deadline in ms (> 0)")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="strict deadline: 503 when no tier is feasible")] = False,
-    at: Annotated[str | None, typer.Option("--at", help="ISO-8601 UTC time (default: the topology epoch)")] = None,
+    at: Annotated[str | None, typer.Option("--at", help="ISO-8601 UTC time (default: now)")] = None,
     policy: Annotated[str, typer.Option("--policy", help="routing policy name")] = "edge-aware",
     host_ms: Annotated[float | None, typer.Option("--host-ms", help="host compute ms (default: model manifest)")] = None,
     input_bytes: Annotated[int, typer.Option("--input-bytes")] = 1024,
     output_bytes: Annotated[int, typer.Option("--output-bytes")] = 256,
     topology: Annotated[Path, typer.Option("--topology", help="topology YAML")] = _TOPOLOGY,
     models_dir: Annotated[Path, typer.Option("--models-dir", help="built model manifests")] = _MODELS_DIR,
-    output: Annotated[str, typer.Option("-o", "--output", help="table or json")] = "table",
+    output: Annotated[str, typer.Option("-o", "--output", help="table (fits the width), wide, json or csv")] = "table",
 ) -> None:
     """Show the tier estimates for a request and the policy's ranking with the reason for each tier."""
     from maas.routing import OBJECTIVES
@@ -109,14 +111,9 @@ def explain(
         raise fail(f"--objective: unknown value {objective!r} (allowed: {', '.join(OBJECTIVES)})", EXIT_USAGE)
     if deadline_ms is not None and deadline_ms <= 0:
         raise fail(f"--deadline-ms: {deadline_ms} is not > 0 (allowed: > 0)", EXIT_USAGE)
-    if output not in ("table", "json"):
-        raise fail(f"--output: unknown value {output!r} (allowed: table, json)", EXIT_USAGE)
-    at_s = None
-    if at is not None:
-        try:
-            at_s = dt.datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            raise fail(f"--at: not an ISO-8601 time: {at!r} (allowed: e.g. 2026-11-21T09:00:00Z)", EXIT_USAGE) from None
+    if (problem := check_output(output)) is not None:
+        raise fail(problem, EXIT_USAGE)
+    at_s = moment_s(at, "--at")
     try:
         result = explain_route(topology_file=topology, model=model, site=site, objective=objective,
                                deadline_ms=deadline_ms, strict=strict, at_s=at_s, policy_name=policy,
@@ -129,17 +126,27 @@ def explain(
     if output == "json":
         typer.echo(json.dumps(result, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
+    render(explain_view(result, model, policy, objective), output)
+    if output in ("table", "wide"):
+        verdict = "feasible" if result["feasible"] else ("503 (strict)" if result["would_503"] else "best effort")
+        typer.echo(f"decision: {result['ranking'][0] if result['ranking'] else '-'} ({verdict})")
 
-    table = Table(title=f"{model} from {result['site']} at {result['at']} ({policy}, {objective})")
-    for c in ("rank", "tier", "expected ms", "net p99 ms", "energy J", "why not"):
-        table.add_column(c)
-    for i, tier in enumerate(result["ranking"], 1):
-        t = result["tiers"][tier]
-        exp = result["expected_ms"].get(tier)
-        table.add_row(str(i), tier, "-" if exp is None else f"{exp:.2f}", str(t["network_p99_ms"]),
-                      f"{t['energy_j']:.5f}", result["reasons"].get(tier, "feasible"))
-    Console().print(table)
-    verdict = "feasible" if result["feasible"] else ("503 (strict)" if result["would_503"] else "best effort")
-    typer.echo(f"decision: {result['ranking'][0] if result['ranking'] else '-'} ({verdict})")
+
+def explain_view(result: dict, model: str, policy: str, objective: str) -> View:
+    """The ranking as a table: one row per tier, best first, with the estimates and why a tier is not feasible."""
+    rows = [{"rank": i, "tier": tier, "expected_ms": result["expected_ms"].get(tier),
+             "why": result["reasons"].get(tier, "feasible"), **result["tiers"][tier]}
+            for i, tier in enumerate(result["ranking"], 1)]
+    cols = [
+        Col("rank", fmt=text),
+        Col("tier", fmt=text, left=True),
+        Col("expected", "expected_ms", unit="ms"),
+        Col("net p99", "network_p99_ms", unit="ms", priority=2),
+        Col("energy", "energy_j", unit="J/req"),
+        Col("carbon", "carbon_g", unit="mg CO2/req", fmt=scaled(1e3), priority=3),
+        Col("uplink", "uplink_ms", unit="ms", priority=4),
+        Col("compute", "compute_ms", unit="ms", priority=4),
+        Col("downlink", "downlink_ms", unit="ms", priority=4),
+        Col("why not", "why", fmt=text, left=True, priority=1),
+    ]
+    return View(f"{model} from {result['site']} at {result['at']} ({policy}, {objective})", cols, rows)
