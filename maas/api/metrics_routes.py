@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from maas.api.metrics import Metrics, add_metrics_routes
+from maas.api.stats import add_stats_routes
 
 __all__ = ["add_observability_routes"]
 
@@ -14,4 +15,6 @@ def add_observability_routes(app: FastAPI, dataplane) -> Metrics:
     """Register /metrics, /v2/models/{m}[/versions/{v}]/stats and /ui on ``app``; returns the replica's
     ``Metrics`` (also ``app.state.metrics``; the serving layer calls ``share`` on it with the cluster's
     aggregator)."""
-    return add_metrics_routes(app, dataplane)
+    metrics = add_metrics_routes(app, dataplane)
+    add_stats_routes(app, dataplane, metrics)
+    return metrics
