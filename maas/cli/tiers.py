@@ -5,18 +5,17 @@ Mount with ``app.add_typer(tiers.app, name="tiers")``. Exit codes: 0 ok, 2 bad i
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from maas.cli.common import EXIT_USAGE, fail
+from maas.cli.when import moment_s
 from maas.errors import ConfigError, InvalidInput
+from maas.tables import Col, View, check_output, render, text
 
 __all__ = ["app"]
 
@@ -29,7 +28,7 @@ app = typer.Typer(
 _DEFAULT = Path("cluster/topology.yaml")
 _SITE_LIST_MAX = 50
 TopologyOpt = Annotated[Path, typer.Option("--topology", help="topology YAML file")]
-OutputOpt = Annotated[str, typer.Option("-o", "--output", help="table or json")]
+OutputOpt = Annotated[str, typer.Option("-o", "--output", help="table (fits the width), wide, json or csv")]
 
 
 def _load(path: Path) -> Any:
@@ -42,8 +41,8 @@ def _load(path: Path) -> Any:
 
 
 def _check_output(output: str) -> None:
-    if output not in ("table", "json"):
-        raise fail(f"-o/--output: unknown format {output!r} (allowed: table, json)", EXIT_USAGE)
+    if (problem := check_output(output)) is not None:
+        raise fail(problem, EXIT_USAGE)
 
 
 @app.command()
@@ -81,33 +80,33 @@ def show(topology: TopologyOpt = _DEFAULT, output: OutputOpt = "table") -> None:
     if output == "json":
         typer.echo(json.dumps(doc, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
+    if output == "csv":
+        rows = [{"tier": t["name"], **p} for t in tiers for p in t["parameters"]]
+        render(View(None, [Col("tier"), Col("parameter", "name"), Col("value"), Col("source")], rows), "csv")
+        return
     for t in tiers:
-        table = Table(title=f"{t['name']}  (precision {t['precision']}, {t['slots']} slots, {t['ray_resource']})")
-        for col in ("parameter", "value", "source"):
-            table.add_column(col)
-        for p in t["parameters"]:
-            table.add_row(p["name"], str(p["value"]), p["source"] or "")
-        console.print(table)
-    st = Table(title=f"sites: {topo.summary['count']} (first {len(sites)} shown)")
-    for col in ("name", "lat", "lon", "region", "access", "datacentre"):
-        st.add_column(col)
-    for s in sites[:10]:
-        st.add_row(
-            s["name"], f"{s['lat']:.3f}", f"{s['lon']:.3f}", s["region"], ",".join(s["access"]), s["datacentre"] or ""
-        )
-    console.print(st)
-    console.print(f"per region: {topo.summary['per_region']}; per access tier: {topo.summary['per_access_tier']}")
+        render(View(f"{t['name']}  (precision {t['precision']}, {t['slots']} slots, {t['ray_resource']})", [
+            Col("parameter", "name", fmt=text, left=True),
+            Col("value", fmt=text, left=True),
+            Col("source", fmt=lambda v: v or "", left=True, priority=1, wrap=True),
+        ], t["parameters"]), output)
+        typer.echo("")
+    render(View(f"sites: {topo.summary['count']} (first {min(len(sites), 10)} shown)", [
+        Col("name", fmt=text, left=True),
+        Col("lat", unit="deg", fmt=lambda v: f"{v:.3f}"),
+        Col("lon", unit="deg", fmt=lambda v: f"{v:.3f}"),
+        Col("region", fmt=text, left=True),
+        Col("access", fmt=",".join, left=True, priority=1),
+        Col("datacentre", fmt=lambda v: v or "", left=True, priority=2),
+    ], sites[:10], notes=[f"per region: {topo.summary['per_region']}",
+                          f"per access tier: {topo.summary['per_access_tier']}"]), output)
 
 
 @app.command()
 def timeline(
     site: Annotated[str, typer.Option("--site", help="site name")],
     hours: Annotated[float, typer.Option("--hours", help="length of the period in hours")] = 24.0,
-    start: Annotated[str | None, typer.Option("--start", help="ISO-8601 UTC start (default: topology epoch)")] = None,
+    at: Annotated[str | None, typer.Option("--at", "--start", help="ISO-8601 UTC start (default: now)")] = None,
     topology: TopologyOpt = _DEFAULT,
     output: OutputOpt = "table",
     plot: Annotated[Path | None, typer.Option("--plot", help="write a PNG of the timeline")] = None,
@@ -120,13 +119,7 @@ def timeline(
     topo = _load(topology)
     if site not in set(topo.site_names):
         raise fail(f"--site: unknown site {site!r} (allowed: a site of {topology}, e.g. {topo.default_site})", EXIT_USAGE)
-    t0 = topo.epoch_s
-    if start is not None:
-        try:
-            t = dt.datetime.fromisoformat(start.replace("Z", "+00:00"))
-        except ValueError:
-            raise fail(f"--start: not an ISO-8601 time: {start!r} (allowed: e.g. 2026-11-21T00:00:00Z)", EXIT_USAGE) from None
-        t0 = (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
+    t0 = moment_s(at, "--at")
     from maas.clock import ManualClock
     from maas.tiers import World
     from maas.tiers.timeline import site_timeline
@@ -137,21 +130,33 @@ def timeline(
     except (ConfigError, InvalidInput) as exc:
         raise fail(exc.message, EXIT_USAGE) from None
     if plot is not None:
-        _write_plot(doc, plot, t0)
+        from maas.cli.tiers_plot import write_timeline
+
+        write_timeline(doc, plot, t0)
     if output == "json":
         typer.echo(json.dumps(_public(doc), indent=2))
+        return
+    window_cols = [
+        Col("satellite", fmt=text, left=True),
+        Col("start", fmt=text, left=True),
+        Col("end", fmt=text, left=True),
+        Col("max elevation", "max_elevation_deg", unit="deg"),
+    ]
+    if output == "csv":
+        render(View(None, window_cols, doc["windows"]), "csv")
         return
     typer.echo(f"site {site}  {doc['start']} .. {doc['end']}")
     typer.echo(
         f"contact windows: {len(doc['windows'])}   eclipses (seen satellites): {len(doc['eclipses'])}   "
         f"grid outages: {len(doc['outages'])}"
     )
-    for w in doc["windows"][:20]:
-        typer.echo(f"  {w['satellite']:<12} {w['start']} .. {w['end']}  max {w['max_elevation_deg']:5.1f} deg")
-    if len(doc["windows"]) > 20:
-        typer.echo(f"  ... {len(doc['windows']) - 20} more (use -o json)")
-    for o in doc["outages"]:
-        typer.echo(f"  outage {o['start']} .. {o['end']}  {o['reason']}")
+    shown = doc["windows"] if output == "wide" else doc["windows"][:20]
+    more = len(doc["windows"]) - len(shown)
+    render(View("contact windows", window_cols, shown,
+                notes=[f"... {more} more (-o wide, -o csv or -o json)"] if more else []), output)
+    if doc["outages"]:
+        render(View("grid outages", [Col("start", fmt=text, left=True), Col("end", fmt=text, left=True),
+                                     Col("reason", fmt=text, left=True, wrap=True)], doc["outages"]), output)
     if plot is not None:
         typer.echo(f"plot written to {plot}")
 
@@ -162,57 +167,6 @@ def _public(doc: dict) -> dict:
         k: ([{a: b for a, b in row.items() if a not in strip} for row in v] if isinstance(v, list) else v)
         for k, v in doc.items()
     }
-
-
-def _write_plot(doc: dict, path: Path, t0: float) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sats = sorted({w["satellite"] for w in doc["windows"]})
-    row = {s: i for i, s in enumerate(sats)}
-    fig, (ax0, ax1, ax2) = plt.subplots(3, 1, figsize=(12, 8), sharex=True, height_ratios=[0.6, 3, 1])
-    h = lambda x: (x - t0) / 3600.0  # noqa: E731
-    for w in doc["windows"]:
-        ax1.barh(row[w["satellite"]], h(w["end_s"]) - h(w["start_s"]), left=h(w["start_s"]), color="tab:blue")
-    for e in doc["eclipses"]:
-        ax1.barh(
-            row[e["satellite"]],
-            h(e["end_s"]) - h(e["start_s"]),
-            left=h(e["start_s"]),
-            color="0.3",
-            alpha=0.25,
-            height=0.9,
-        )
-    for o in doc["outages"]:
-        ax1.axvspan(h(o["start_s"]), h(o["end_s"]), color="tab:red", alpha=0.2)
-    for w in doc["windows"]:  # the site has satellite contact when any satellite is above the mask
-        ax0.barh(1, h(w["end_s"]) - h(w["start_s"]), left=h(w["start_s"]), color="tab:green")
-    for o in doc["outages"]:
-        ax0.barh(0, h(o["end_s"]) - h(o["start_s"]), left=h(o["start_s"]), color="tab:red")
-    ax0.set_yticks([0, 1], ["grid outage", "satellite contact"], fontsize=7)
-    ax0.set_ylim(-0.6, 1.6)
-    ax0.set_title(f"{doc['site']}: contact windows (blue), eclipses (grey), grid outages (red)")
-    if len(sats) <= 40:
-        ax1.set_yticks(range(len(sats)), sats, fontsize=6)
-    else:
-        ax1.set_yticks([])
-    ax1.set_ylabel(f"{len(sats)} satellites")
-    by_sat: dict[str, list[tuple[float, float]]] = {}
-    for b in doc["battery"]:
-        by_sat.setdefault(b["satellite"], []).append((h(b["t_s"]), b["soc_j"]))
-    for pts in by_sat.values():
-        ax2.plot([p[0] for p in pts], [p[1] for p in pts], lw=0.5, alpha=0.5)
-    ax2.set_ylabel("battery J")
-    ax2.set_xlabel(f"hours after {doc['start']}")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:

@@ -9,7 +9,7 @@ import numpy as np
 from maas.tiers.battery import Battery
 from maas.tiers.world import World, iso_utc
 
-__all__ = ["site_timeline"]
+__all__ = ["battery_band", "in_view", "in_view_counts", "site_timeline"]
 
 
 def site_timeline(world: World, site: str, t0_s: float, t1_s: float) -> dict:
@@ -90,3 +90,42 @@ def site_timeline(world: World, site: str, t0_s: float, t1_s: float) -> dict:
         "battery": battery,
         "outages": outages,
     }
+
+
+def battery_band(battery: list[dict], t_s: np.ndarray) -> dict[str, np.ndarray]:
+    """Min, median and max state of charge (J) over the satellites at the times ``t_s``.
+
+    ``battery`` is the ``site_timeline`` list (one row per point of each satellite's piecewise-linear curve).
+    """
+    curves: dict[str, tuple[list[float], list[float]]] = {}
+    for row in battery:
+        ts, js = curves.setdefault(row["satellite"], ([], []))
+        ts.append(row["t_s"])
+        js.append(row["soc_j"])
+    if not curves:
+        empty = np.full(len(t_s), np.nan)
+        return {"min": empty, "median": empty, "max": empty}
+    grid = np.vstack([np.interp(t_s, ts, js) for ts, js in curves.values()])
+    return {"min": grid.min(axis=0), "median": np.median(grid, axis=0), "max": grid.max(axis=0)}
+
+
+def in_view(windows: list[dict], t_s: float) -> list[str]:
+    """The satellites whose contact window with the site contains ``t_s`` (the ones it can reach then)."""
+    return sorted({w["satellite"] for w in windows if w["start_s"] <= t_s < w["end_s"]})
+
+
+def in_view_counts(doc: dict, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How many satellites the site can reach at each of ``t_s``, and how many of those are in eclipse."""
+    eclipses: dict[str, list[tuple[float, float]]] = {}
+    for e in doc["eclipses"]:
+        eclipses.setdefault(e["satellite"], []).append((e["start_s"], e["end_s"]))
+    seen = np.zeros(len(t_s), dtype=int)
+    dark = np.zeros(len(t_s), dtype=int)
+    for w in doc["windows"]:
+        up = (t_s >= w["start_s"]) & (t_s < w["end_s"])
+        seen += up
+        shade = np.zeros(len(t_s), dtype=bool)
+        for a, b in eclipses.get(w["satellite"], []):
+            shade |= (t_s >= a) & (t_s < b)
+        dark += up & shade
+    return seen, dark
