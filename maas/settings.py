@@ -51,6 +51,16 @@ class Settings(BaseSettings):
     orbit_warm_days: int = Field(
         2, ge=0, le=7, description="Days of contact windows the gateway precomputes at start (yesterday onwards)."
     )
+    shed_factor: float | None = Field(
+        1.25, gt=0.0, le=10.0,
+        description="Admission: a request whose deadline no tier is expected to meet (fastest expected latency, "
+        "queues included, over deadline x this; 5% less per priority class below 5) gets a fast 503 with "
+        "Retry-After instead of being served late. None: never shed. 1.25: on the grid-constrained scenario "
+        "1.0 shed 0.26 points of requests that would have made it, 1.25 none.",
+    )
+    default_deadline_ms: float | None = Field(
+        None, gt=0.0, description="Deadline of requests that give none and whose tenant sets none (None: no deadline)."
+    )
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="Largest request body accepted (413 above).")
     max_batch: int = Field(64, ge=1, description="Largest batch dimension accepted per request.")
     max_model_bytes: int = Field(

@@ -15,6 +15,7 @@ Lifecycle per request (``maas.api.dataplane``):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ class LiveTuning:
     default_host_ms: float = 1.0
     initial_platform_ms: float = 0.5
     seed: int = 0
+    shed_factor: float | None = 1.25  # None: never shed (see maas.placement.placer.shed_threshold)
 
 
 class LivePlacer:
@@ -53,7 +55,8 @@ class LivePlacer:
         self.clock = clock
         self.tuning = tuning
         self.placer = Placer(models, policy, refresh_s=tuning.refresh_s, network_scale=tuning.network_scale,
-                             compute_scale=tuning.compute_scale, seed=tuning.seed, explain_refusals=True)
+                             compute_scale=tuning.compute_scale, seed=tuning.seed, explain_refusals=True,
+                             shed_factor=tuning.shed_factor)
         self.tier_names = list(models.tier_names)
         self.default_site = models.topology.default_site
         self._queues: dict[tuple[str, str], TierQueue] = {}
@@ -100,7 +103,10 @@ class LivePlacer:
         got = self.placer.place(route, tiers, host, queues, self.clock.now_s(), key=key,
                                 platform_ms=self._platform_ms)
         if isinstance(got, NoPlacement):
-            raise NoFeasibleTier(got.reason)
+            error = NoFeasibleTier(got.reason)
+            if got.retry_after_s is not None:
+                error.headers = {"retry-after": str(math.ceil(got.retry_after_s))}
+            raise error
         return got
 
     def compute_factor(self, placement: Placement, profile_host_ms: Mapping[str, float]) -> float:
@@ -170,5 +176,6 @@ def build_live_placer(settings, clock: Clock) -> LivePlacer:
         default_host_ms=settings.default_host_ms,
         initial_platform_ms=settings.initial_platform_ms,
         seed=settings.seed,
+        shed_factor=settings.shed_factor,
     )
     return LivePlacer(models, policy, clock, tuning)

@@ -5,7 +5,9 @@ Lifecycle (the gateway on the wall clock through ``LivePlacer``; the simulator's
 2. Per request: ``place(request, tiers, host_ms, queues, now_s, ...)`` asks the one estimate cache for every
    tier, applies the faults, builds the views with the live queues (``views_from_estimates``), lets the policy
    rank them (once), and answers with one thing: a ``Placement`` on the first available ranked tier, or a
-   ``NoPlacement`` with the reason.
+   ``NoPlacement`` with the reason. Admission (``shed_factor``): a request with a deadline that no available
+   tier is expected to meet, queues included, is refused at once rather than served late (goodput, not
+   throughput); lower priorities are shed earlier (``shed_threshold``).
 3. After the request ran: ``account(placement, host_ms, compute_ms, start_s)`` books its energy to the tier
    models and returns (energy J, carbon g); ``observe(placement, observed_ms, energy_j, at_s)`` lets the policy
    learn from the completion.
@@ -25,7 +27,7 @@ from maas.routing.policy import Observation, RouteRequest, RoutingPolicy, TierVi
 from maas.routing.views import TierQueue, views_from_estimates
 from maas.tiers.world import TierEstimate
 
-__all__ = ["Placer", "Placement", "NoPlacement"]
+__all__ = ["Placer", "Placement", "NoPlacement", "shed_threshold"]
 
 
 @dataclass(slots=True)
@@ -43,10 +45,20 @@ class Placement:
 
 @dataclass(slots=True)
 class NoPlacement:
-    """No tier takes the request: ``strict`` when a strict deadline is unmeetable, else nothing is available."""
+    """No tier takes the request: ``strict`` when a strict deadline is unmeetable, ``shed`` when no tier is
+    expected to meet its deadline given the queues now (``retry_after_s``: when the shortest queue drains), else
+    nothing is available."""
 
     reason: str
     strict: bool
+    shed: bool = False
+    retry_after_s: float | None = None
+
+
+def shed_threshold(shed_factor: float, priority: int) -> float:
+    """The fraction of its deadline the best expected latency may reach before a request is shed: the factor for
+    priorities 5 (normal) to 9, 5% less per class below 5 (background, 0: 75% of the factor)."""
+    return shed_factor * (1.0 - 0.05 * max(0, 5 - priority))
 
 
 class Placer:
@@ -55,7 +67,7 @@ class Placer:
     def __init__(self, models: TierModels, policy: RoutingPolicy, *, refresh_s: float, bias: float = 0.0,
                  network_scale: float = 1.0, compute_scale: float = 1.0, faults: Sequence[Fault] = (),
                  fault_epoch_s: float = 0.0, seed: int = 0, explain_refusals: bool = True,
-                 exact_host: bool = False) -> None:
+                 exact_host: bool = False, shed_factor: float | None = None) -> None:
         self.models = models
         self.policy = policy
         self.cache = EstimateCache(models, refresh_s=refresh_s, bias=bias, network_scale=network_scale,
@@ -65,6 +77,7 @@ class Placer:
         self.kinds = {t: models.kind(t) for t in models.tier_names}
         self.rng = random.Random(seed)
         self.explain_refusals = explain_refusals
+        self.shed_factor = shed_factor
         self.last_decision_ns = 0
         self._outages = [f for f in self.faults if f.kind == "outage"]
 
@@ -111,6 +124,11 @@ class Placer:
             if self.explain_refusals:
                 why = " (" + "; ".join(f"{t}: {r}" for t, r in decision.reasons.items()) + ")"
             return NoPlacement(f"no tier meets the strict deadline of {request.deadline_ms:g} ms{why}", True)
+        deadline = request.deadline_ms
+        if self.shed_factor is not None and deadline is not None and request.pinned_tier is None:
+            shed = self._shed(request, views, deadline)
+            if shed is not None:
+                return shed
         for name in ranking:
             for k, v in enumerate(views):
                 if v.tier == name:
@@ -121,6 +139,24 @@ class Placer:
             return NoPlacement("no tier available", False)
         reasons = "; ".join(f"{v.tier}: {v.reason or 'unavailable'}" for v in views if not v.available)
         return NoPlacement(f"no tier can take this request now ({reasons or 'no tier ranked'})", False)
+
+    def _shed(self, request: RouteRequest, views: list[TierView], deadline_ms: float) -> NoPlacement | None:
+        """A refusal when even the fastest available tier is expected past the request's deadline (x threshold)."""
+        best = None
+        for v in views:
+            if v.available and (best is None or v.latency_ms < best.latency_ms):
+                best = v
+        if best is None:
+            return None  # nothing available: the caller's "no tier can take this request" says why
+        limit_ms = deadline_ms * shed_threshold(self.shed_factor, request.priority)
+        if best.latency_ms <= limit_ms:
+            return None
+        retry_s = min(v.queue_ms for v in views if v.available) / 1000.0
+        why = ""
+        if self.explain_refusals:
+            why = (f": the fastest tier ({best.tier}) expects {best.latency_ms:.1f} ms (queue {best.queue_ms:.1f} ms)"
+                   f" against the deadline of {deadline_ms:g} ms")
+        return NoPlacement(f"overloaded{why}", False, True, max(1.0, retry_s))
 
     def account(self, placement: Placement, host_ms: float, compute_ms: float, start_s: float) -> tuple[float, float]:
         """Energy (J) and carbon (g) of a request that ran ``host_ms`` on the host (``compute_ms`` emulated device

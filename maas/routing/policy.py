@@ -39,7 +39,7 @@ class RouteRequest:
     objective: str = "latency"  # latency | balanced | energy | carbon
     deadline_ms: float | None = None
     strict: bool = False
-    priority: int = 0
+    priority: int = 5  # 0 (background) .. 9 (most urgent), as tenants' priority classes; 5 is normal
     input_bytes: int = 0
     pinned_tier: str | None = None
     output_bytes: int = 0

@@ -64,6 +64,8 @@ class EngineInput:
     # ``energy_shift_pressure`` of it used the tenant's requests minimise energy; at 100% they are refused
     tenant_energy_budget_j: list[float | None] | None = None
     energy_shift_pressure: float = 0.8
+    shed_factor: float | None = None  # admission as the gateway does it (maas.placement.placer.shed_threshold)
+    tenant_priority: list[int] | None = None  # per tenant, 0..9 (default 5)
     # (model, tier, at_s, host_ms): from scenario second at_s (a new version's uplink completes) requests arriving
     # for that model run on that tier at host_ms (maas.sim.updates); one switch per model
     host_switches: list[tuple[int, str, float, float]] = field(default_factory=list)
@@ -153,14 +155,17 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
     outages = [f for f in faults if f.kind == "outage"]
     degradations = [f for f in faults if f.kind == "link_degradation"]
     placer = Placer(world, policy, refresh_s=inp.estimate_refresh_s, bias=inp.bias, faults=faults,
-                    fault_epoch_s=inp.epoch_s, seed=inp.seed, explain_refusals=False, exact_host=True)
+                    fault_epoch_s=inp.epoch_s, seed=inp.seed, explain_refusals=False, exact_host=True,
+                    shed_factor=inp.shed_factor)
     place = placer.place
     platform_ms, epoch = inp.platform_ms, inp.epoch_s
     host_by_model, switch_at, host_after = inp.host_tables()
     eps = inp.tenant_epsilon or [None] * len(inp.tenant_names)
+    prio = inp.tenant_priority or [5] * len(inp.tenant_names)
     requests = [
         [RouteRequest(model=m, site="", objective=inp.tenant_objective[j], deadline_ms=inp.tenant_deadline_ms[j],
-                      strict=inp.tenant_strict[j], tenant=inp.tenant_names[j], epsilon=eps[j]) for m in inp.models]
+                      strict=inp.tenant_strict[j], priority=prio[j], tenant=inp.tenant_names[j], epsilon=eps[j])
+         for m in inp.models]
         for j in range(len(inp.tenant_names))
     ]
     observe = placer.observe
@@ -171,7 +176,7 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
     spent_today = [0.0] * len(inp.tenant_names)
     budget_day = [-1] * len(inp.tenant_names)
     saving = [[RouteRequest(model=r.model, site="", objective="energy", deadline_ms=r.deadline_ms, strict=r.strict,
-                            tenant=r.tenant, epsilon=r.epsilon) for r in row] for row in requests]
+                            priority=r.priority, tenant=r.tenant, epsilon=r.epsilon) for r in row] for row in requests]
 
     def budgeted(j: int, mi: int, now_s: float) -> RouteRequest | None:
         """The tenant's request under its energy budget: as asked, energy-minimising, or None (refused)."""
@@ -223,7 +228,8 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
             if base is None:
                 refused_out[i] = True
                 continue
-        req = RouteRequest(base.model, site, base.objective, base.deadline_ms, base.strict, 0, inp.in_bytes[mi],
+        req = RouteRequest(base.model, site, base.objective, base.deadline_ms, base.strict, base.priority,
+                           inp.in_bytes[mi],
                            None, inp.out_bytes[mi], base.tenant, i, base.epsilon)
         qs, site_loc_list = queues_for(site)
         now_ms = now * 1000.0

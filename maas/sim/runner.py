@@ -166,6 +166,8 @@ def prepare(spec: ScenarioSpec, file: str, *, policies: list[str] | None = None,
         estimate_refresh_s=0.0 if spec.table_tiers is not None else spec.estimate_refresh_s,
         tenant_energy_budget_j=[x.energy_j_per_day for x in tenants],
         energy_shift_pressure=spec.energy_shift_pressure,
+        shed_factor=spec.shed_factor,
+        tenant_priority=[x.priority for x in tenants],
     )
     inp.host_switches, updates = uplink_switches(spec, file, tiers, models)
     _sample_links(inp, np.random.default_rng(seed + 1))

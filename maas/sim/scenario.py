@@ -73,6 +73,7 @@ class TenantSpec(_Spec):
     models: dict[str, float] = Field(min_length=1, description="model name -> weight")
     energy_j_per_day: float | None = Field(
         default=None, gt=0, description="the tenant's daily joule budget, as `maas tenants create --energy-j-per-day`")
+    priority: int = Field(default=5, ge=0, le=9, description="0 (background) .. 9: lower classes are shed first")
 
 
 class FaultSpec(_Spec):
@@ -168,6 +169,8 @@ class ScenarioSpec(_Spec):
     policy_options: dict[str, dict] = Field(default_factory=dict)
     energy_shift_pressure: float = Field(
         default=0.8, ge=0, le=1, description="fraction of a tenant's daily joules from which it minimises energy")
+    shed_factor: float | None = Field(
+        default=1.25, gt=0, le=10, description="admission as the gateway's `shed_factor` setting (None: never shed)")
     oracle: OracleSpec = Field(default_factory=OracleSpec)
     model_updates: list[ModelUpdateSpec] = Field(default_factory=list, description="new versions uplinked")
 
