@@ -197,7 +197,7 @@ class DataPlane:
             objective="energy" if self.service.shift_to_energy(ticket) else hints.objective,
             deadline_ms=hints.deadline_ms,
             strict=hints.strict,
-            priority=tenant.priority if tenant else 0,
+            priority=tenant.priority if tenant else 5,
             input_bytes=len(body),
             output_bytes=output_bytes,
             pinned_tier=hints.tier,
