@@ -37,7 +37,8 @@ OUTPUTS = ("table", "wide", "json", "csv")
 
 
 def num(v: Any) -> str:
-    """3 significant figures without exponent for 1e-4 <= |v| < 1e6 (integers as they are); ``-`` for None."""
+    """3 significant figures without exponent for 1e-4 <= |v| < 1e6 (whole units from 1000; integers as they
+    are); ``-`` for None."""
     if v is None:
         return "-"
     if isinstance(v, bool):
@@ -50,12 +51,12 @@ def num(v: Any) -> str:
         return str(v)
     if v == 0:
         return "0"
+    if abs(v) < 1000:
+        v = float(f"{v:.3g}")  # round first: 0.9996 is 1.00, not 1.000; 1000 and above: whole units
     mag = math.floor(math.log10(abs(v)))
     if mag < -4 or mag >= 6:
         return f"{v:.2e}"
-    decimals = max(0, 2 - mag)
-    out = f"{round(v, decimals):.{decimals}f}"
-    return out
+    return f"{v:.{max(0, 2 - mag)}f}"
 
 
 def pct(v: Any) -> str:
@@ -70,7 +71,7 @@ def attainment(v: Any) -> str:
     miss = 100.0 - float(v) * 100.0
     if miss <= 0:
         return "100"
-    decimals = max(2, min(5, 1 - math.floor(math.log10(miss))))
+    decimals = max(2, min(5, 1 - math.floor(math.log10(miss) + 1e-9)))
     return f"{float(v) * 100.0:.{decimals}f}"
 
 
@@ -85,7 +86,10 @@ def text(v: Any) -> str:
 
 @dataclass(frozen=True)
 class Col:
-    """One column: ``get`` is a key, an attribute name or a function of the row; priority 0 is always shown."""
+    """One column: ``get`` is a key, an attribute name or a function of the row; priority 0 is always shown.
+
+    A column is as wide as its longest cell (names are never cut), except a ``wrap`` column, whose text wraps.
+    """
 
     header: str
     get: str | Callable[[Any], Any] | None = None
@@ -93,6 +97,7 @@ class Col:
     fmt: Callable[[Any], str] = num
     priority: int = 0
     left: bool = False
+    wrap: bool = False  # prose (a source, a reason): wrapped at spaces into the width the others leave
 
     def value(self, row: Any) -> Any:
         key = self.header if self.get is None else self.get
@@ -144,13 +149,27 @@ def _natural(cols: Sequence[Col], cells: list[list[str]]) -> list[int]:
     return [max([len(h) for h in heads[i]] + [len(row[i]) for row in cells]) for i in range(len(cols))]
 
 
+def _narrowest(cols: Sequence[Col], cells: list[list[str]], natural: list[int]) -> list[int]:
+    """A wrapped column's least width: its longest word or header line, at least 12 (or its natural width)."""
+    heads = _headers(cols)
+    out = []
+    for i, c in enumerate(cols):
+        if not c.wrap:
+            out.append(natural[i])
+            continue
+        words = [len(w) for row in cells for w in row[i].split()] + [len(h) for h in heads[i]]
+        out.append(min(natural[i], max(12, *words)))
+    return out
+
+
 _GAP = 2  # characters between columns, the same in plain text and rich (right padding 1 + the box's space)
 
 
 def fit(view: View, width: int) -> list[Col]:
     """The columns to show at ``width``: priority 0 always, then by priority (left first) each that still fits."""
     cols = list(view.columns)
-    widths = _natural(cols, _cells(view, cols))
+    cells = _cells(view, cols)
+    widths = _narrowest(cols, cells, _natural(cols, cells))
     keep = {i for i, c in enumerate(cols) if c.priority == 0}
     used = sum(widths[i] for i in keep) + _GAP * (len(keep) - 1)
     for i in sorted((i for i, c in enumerate(cols) if c.priority > 0), key=lambda i: (cols[i].priority, i)):
@@ -160,15 +179,40 @@ def fit(view: View, width: int) -> list[Col]:
     return [c for i, c in enumerate(cols) if i in keep]
 
 
-def _plain(view: View, cols: Sequence[Col], width: int) -> str:
+def _layout(view: View, cols: Sequence[Col], width: int) -> tuple[list[int], list[list[list[str]]]]:
+    """Column widths (wrapped columns share what the others leave) and each row's cells as lines."""
     cells = _cells(view, cols)
-    widths = _natural(cols, cells)
+    natural = _natural(cols, cells)
+    widths = _narrowest(cols, cells, natural)
+    spare = width - sum(widths) - _GAP * (len(cols) - 1)
+    for i, c in enumerate(cols):
+        if c.wrap and spare > 0:
+            extra = min(spare, natural[i] - widths[i])
+            widths[i] += extra
+            spare -= extra
+    rows = [[textwrap.wrap(v, widths[i], break_long_words=False, break_on_hyphens=False) or [""]
+             if cols[i].wrap else [v] for i, v in enumerate(row)] for row in cells]
+    return widths, rows
+
+
+def _title(view: View, width: int, table_w: int) -> list[str]:
+    if not view.title:
+        return []
+    return [ln.center(table_w).rstrip() if len(ln) < table_w else ln
+            for ln in textwrap.wrap(view.title, max(width, 20), break_long_words=False)]
+
+
+def _notes(view: View, width: int) -> str:
+    out = ""
+    for note in view.notes:
+        out += "\n".join(textwrap.wrap(note, width, break_long_words=False, break_on_hyphens=False)) + "\n"
+    return out
+
+
+def _plain(view: View, cols: Sequence[Col], width: int) -> str:
+    widths, rows = _layout(view, cols, width)
     heads = _headers(cols)
-    lines: list[str] = []
-    table_w = sum(widths) + _GAP * (len(cols) - 1)
-    if view.title:
-        lines += [ln.center(table_w).rstrip() if len(ln) < table_w else ln
-                  for ln in textwrap.wrap(view.title, max(width, 20), break_long_words=False)]
+    lines = _title(view, width, sum(widths) + _GAP * (len(cols) - 1))
 
     def line(values: Sequence[str]) -> str:
         parts = [v.ljust(w) if c.left else v.rjust(w) for v, w, c in zip(values, widths, cols, strict=True)]
@@ -177,10 +221,10 @@ def _plain(view: View, cols: Sequence[Col], width: int) -> str:
     for k in range(len(heads[0]) if heads else 0):
         lines.append(line([h[k] for h in heads]))
     lines.append((" " * _GAP).join("-" * w for w in widths))
-    lines += [line(row) for row in cells]
-    for note in view.notes:
-        lines += textwrap.wrap(note, width, break_long_words=False, break_on_hyphens=False) or [""]
-    return "\n".join(lines) + "\n"
+    for row in rows:
+        for k in range(max(len(cell) for cell in row)):
+            lines.append(line([cell[k] if k < len(cell) else "" for cell in row]))
+    return "\n".join(lines) + "\n" + _notes(view, width)
 
 
 def _rich(view: View, cols: Sequence[Col], width: int, color: bool) -> str:
@@ -188,23 +232,19 @@ def _rich(view: View, cols: Sequence[Col], width: int, color: bool) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    cells = _cells(view, cols)
-    widths = _natural(cols, cells)
+    widths, rows = _layout(view, cols, width)
     two = any(c.unit for c in cols)
     table = Table(title=view.title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     for c, w in zip(cols, widths, strict=True):
         table.add_column(f"{c.header}\n{c.unit}" if two else c.header, justify="left" if c.left else "right",
-                         no_wrap=True, min_width=w, overflow="fold")
-    for row in cells:
-        table.add_row(*row)
+                         no_wrap=True, min_width=w, max_width=w, overflow="fold")
+    for row in rows:
+        table.add_row(*["\n".join(cell) for cell in row])
     buf = io.StringIO()
     console = Console(file=buf, width=max(width, sum(widths) + _GAP * len(cols)), force_terminal=color,
                       color_system="standard" if color else None, highlight=False, soft_wrap=False)
     console.print(table)
-    out = buf.getvalue()
-    for note in view.notes:
-        out += "\n".join(textwrap.wrap(note, width, break_long_words=False, break_on_hyphens=False)) + "\n"
-    return out
+    return buf.getvalue() + _notes(view, width)
 
 
 def to_text(view: View, width: int, *, wide: bool = False, terminal: bool = False, color: bool = False) -> str:

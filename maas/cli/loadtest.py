@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from maas.cli.common import EXIT_ERROR, EXIT_USAGE, fail
 from maas.errors import ConfigError, InvalidInput, MaasError, ModelNotFound
 from maas.loadtest.console import fmt as _f
-from maas.loadtest.console import render_compare, render_run, render_selftest
+from maas.loadtest.console import render_compare, render_peak, render_run, render_selftest
 
 __all__ = ["app"]
 
@@ -327,10 +327,7 @@ def find_peak_cmd(
     if output == "json":
         typer.echo(json.dumps(doc))
     else:
-        typer.echo(
-            f"peak: {result.peak_rps:.2f} rps meets {', '.join(slos)} (limited by {result.limited_by}; "
-            f"lowest failing: {_f(result.lowest_failing_rps)} rps)"
-        )
+        render_peak(doc)
 
 
 @app.command()
