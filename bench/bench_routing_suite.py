@@ -1,6 +1,6 @@
 """Routing-quality suite: the policies and the offline oracle on N generated scenarios (issue 14).
 
-    .venv/bin/python bench/bench_routing_suite.py [--n 50] [--seed 14] [--load 0.6,0.9] [--workers 2]
+    .venv/bin/python bench/bench_routing_suite.py [--n 50] [--seed 14] [--load 0.6,0.9] [--requests 1500] [--workers 2]
         [--tag before] [--no-cache] [--option key=value ...]
 
 Scenarios come from ``maas.sim.generate`` (documented distributions; ``--load`` narrows the load range, default
@@ -77,13 +77,14 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=50)
     ap.add_argument("--seed", type=int, default=14)
     ap.add_argument("--load", default="0.6,0.9", help="low,high fraction of edge capacity")
+    ap.add_argument("--requests", type=int, default=1500, help="about this many requests per scenario")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--tag", default="")
     ap.add_argument("--no-cache", action="store_true")
     ap.add_argument("--option", action="append", default=[], help="main-policy option key=value (JSON value)")
     args = ap.parse_args()
     lo, hi = (float(x) for x in args.load.split(","))
-    ranges = {"load": (lo, hi)}
+    ranges = {"load": (lo, hi), "requests": args.requests}
     ranges_from(ranges)  # fail early on a bad range
     cache = None if args.no_cache else RESULTS / "routing_suite_cache"
     options = dict(kv.split("=", 1) for kv in args.option)

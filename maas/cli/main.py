@@ -7,7 +7,7 @@ import typer
 from maas.cli import loadtest, platform, route, sim, sim_live, tenants, tiers, usage
 from maas.cli import models as models_cli
 from maas.cli import rollout as rollout_cli
-from maas.cli import sim_generate
+from maas.cli import sim_generate, sim_sweep
 
 __all__ = ["app", "main"]
 
@@ -23,6 +23,7 @@ app.add_typer(models_cli.app, name="models")
 app.add_typer(tiers.app, name="tiers")
 app.add_typer(sim.app, name="sim")
 sim_generate.register(sim.app)
+sim_sweep.register(sim.app)
 app.add_typer(sim_live.app, name="sim-live")
 app.add_typer(loadtest.app, name="loadtest")
 app.add_typer(route.app, name="route")

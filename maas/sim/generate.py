@@ -25,6 +25,7 @@ the allowed values before anything is generated.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import os
 from dataclasses import dataclass, field
@@ -130,11 +131,18 @@ def _uniform(rng: np.random.Generator, pair) -> float:
     return float(rng.uniform(pair[0], pair[1])) if pair[1] > pair[0] else float(pair[0])
 
 
-def _world_figures(topology: Path, region: str, n_sites: int, epoch_s: float) -> tuple[list[str], dict, dict]:
-    """Sites of the region (first ``n_sites``), base-station sites per cell, and each model's base-station ms."""
+@functools.lru_cache(maxsize=4)
+def _loaded(topology: Path, mtime_ns: int):
+    """The topology and a tier-models factory over it, loaded once per file version."""
     from maas.placement import topology_tier_models_factory
 
     factory, topo = topology_tier_models_factory(topology)
+    return factory, topo
+
+
+def _world_figures(topology: Path, region: str, n_sites: int, epoch_s: float) -> tuple[list[str], dict, dict]:
+    """Sites of the region (first ``n_sites``), base-station sites per cell, and each model's base-station ms."""
+    factory, topo = _loaded(topology, topology.stat().st_mtime_ns)
     world = factory(VirtualClock(epoch_s))
     sites = [s for s in topo.site_names if topo.site(s).region == region][:n_sites]
     cells: dict[str, int] = {}
@@ -216,9 +224,7 @@ def generate(seed: int, index: int, ranges: GeneratorRanges | None = None, *,
     """Scenario ``index`` of ``seed`` (see the module docstring for every distribution)."""
     r = ranges or GeneratorRanges()
     rng = np.random.default_rng([seed, index])
-    from maas.tiers.topology import load_topology
-
-    topo = load_topology(topology)
+    _, topo = _loaded(topology, topology.stat().st_mtime_ns)
     regions = list(r.regions or topo.regions)
     for reg in regions:
         if reg not in topo.regions:
