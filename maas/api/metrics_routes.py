@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from maas.api.metrics import Metrics, add_metrics_routes
 from maas.api.stats import add_stats_routes
+from maas.api.ui import add_ui_routes
 
 __all__ = ["add_observability_routes"]
 
@@ -17,4 +18,5 @@ def add_observability_routes(app: FastAPI, dataplane) -> Metrics:
     aggregator)."""
     metrics = add_metrics_routes(app, dataplane)
     add_stats_routes(app, dataplane, metrics)
+    add_ui_routes(app, dataplane, metrics)
     return metrics

@@ -13,7 +13,7 @@ from maas.placement.live import LivePlacer
 from maas.tiers.battery import Battery
 from maas.tiers.world import iso_utc
 
-__all__ = ["in_flight", "tier_status", "satellite_battery", "satellite_outlook"]
+__all__ = ["in_flight", "tier_status", "satellite_battery", "satellite_outlook", "satellite_sites", "iso_utc"]
 
 _PROBE_BYTES = 1024
 
@@ -21,6 +21,19 @@ _PROBE_BYTES = 1024
 def in_flight(placer: LivePlacer) -> dict[tuple[str, str], tuple[int, int]]:
     """(model, tier) -> (requests in flight from this gateway, the tier's slots)."""
     return {key: (q.in_flight[0], q.slots) for key, q in list(placer._queues.items())}
+
+
+def satellite_sites(placer: LivePlacer, limit: int = 50) -> list[str]:
+    """The default site first, then up to ``limit`` sites (topology order) that reach the satellite tier."""
+    topo = placer.models.topology
+    default = placer.default_site
+    out = [default]
+    for name in topo.site_names:
+        if len(out) >= limit:
+            break
+        if name != default and "satellite" in topo.site(name).access:
+            out.append(name)
+    return out
 
 
 def tier_status(placer: LivePlacer, site: str, t_s: float) -> list[dict[str, Any]]:
@@ -58,7 +71,7 @@ def satellite_battery(placer: LivePlacer, site: str, t_s: float) -> dict[str, An
 
 
 def satellite_outlook(placer: LivePlacer, site: str, t_s: float, hours: float = 6.0,
-                      max_windows: int = 40) -> dict[str, Any] | None:
+                      max_windows: int = 200) -> dict[str, Any] | None:
     """The satellite tier at ``site`` from ``t_s`` for ``hours``: the serving contact windows (placement's cached
     serving segments: who serves the site when), the eclipses of the satellites serving now and next, and the
     battery curve of the satellite serving now (or next), projected from its live charge with no load. Cheap
