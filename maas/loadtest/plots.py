@@ -23,6 +23,15 @@ def _figure(width: float = 8.0, height: float = 3.6) -> tuple[Any, Any]:
     return fig, fig.add_subplot(1, 1, 1)
 
 
+def _plain_log_labels(axis: Any) -> None:
+    """Numbers (2, 5, 10, 20) on a log axis instead of powers of ten (6 x 10^1)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.tight_layout()
@@ -39,6 +48,7 @@ def latency_over_time_png(result: dict[str, Any]) -> bytes:
     ax.set_xlabel("intended send time (s)")
     ax.set_ylabel("latency (ms)")
     ax.set_yscale("log")
+    _plain_log_labels(ax.yaxis)
     ax.set_title("Latency from intended send time, per window")
     ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
@@ -48,6 +58,7 @@ def latency_over_time_png(result: dict[str, Any]) -> bytes:
 def spectrum_png(results: dict[str, dict[str, Any]]) -> bytes:
     """Latency percentile spectrum (x = 1/(1-p), log) of one or more results, from their HDR data."""
     fig, ax = _figure()
+    x_max = 10.0
     for name, result in results.items():
         for kind, style in (("latency", "-"), ("service", ":")):
             pcts, vals = H.spectrum_ms(H.decode(result["hdr"][kind]))
@@ -55,11 +66,13 @@ def spectrum_png(results: dict[str, dict[str, Any]]) -> bytes:
             if not keep.any():
                 continue
             x = 1.0 / (1.0 - pcts[keep] / 100.0)
+            x_max = max(x_max, float(x.max()))
             ax.plot(x, vals[keep], style, label=f"{name} {kind}")
     ax.set_xscale("log")
-    ticks = [1, 2, 10, 100, 1000, 10000, 100000]
+    ticks = [t for t in (1, 2, 10, 100, 1000, 10000, 100000) if t <= x_max * 1.5]  # only where there is data
     ax.set_xticks(ticks)
-    ax.set_xticklabels(["0%", "50%", "90%", "99%", "99.9%", "99.99%", "99.999%"])
+    ax.set_xticklabels(["0%", "50%", "90%", "99%", "99.9%", "99.99%", "99.999%"][: len(ticks)])
+    ax.set_xlim(0.9, x_max * 1.5)
     ax.set_xlabel("percentile")
     ax.set_ylabel("ms")
     ax.set_title("Percentile spectrum (solid: latency from intended send; dotted: service time)")
@@ -83,7 +96,8 @@ def tier_share_png(result: dict[str, Any]) -> bytes | None:
     ax.set_xlabel("intended send time (s)")
     ax.set_ylabel("share of requests")
     ax.set_title("Tier share over time")
-    ax.legend(loc="upper left", fontsize=8)
+    handles, labels = ax.get_legend_handles_labels()  # top band first, like the picture; outside the data
+    ax.legend(handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return _png(fig)
 
 
@@ -95,7 +109,9 @@ def energy_png(result: dict[str, Any]) -> bytes | None:
     if not rows:
         return None
     fig, ax = _figure(8.0, 0.5 + 0.4 * len(rows))
-    ax.barh([n for n, _ in rows], [v for _, v in rows], color="#4c72b0")
+    bars = ax.barh([n for n, _ in rows], [v for _, v in rows], color="#4c72b0")
+    ax.bar_label(bars, labels=[f"{v:.3g} J" for _, v in rows], padding=3, fontsize=8)
+    ax.set_xlim(0, max(v for _, v in rows) * 1.15)
     ax.set_xlabel("energy per request (J)")
     ax.set_title("Energy per request")
     ax.invert_yaxis()
