@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,6 +58,10 @@ def test_metrics_count_exactly_the_requests_sent(models_dir, catalog) -> None:
     assert total(m, "maas_gateway_replicas") == 1
     assert "maas_satellite_in_contact" in m
     assert all("key_id" not in s.labels for f in m.values() for s in f)
+    dashboard = json.loads((Path(__file__).parents[2] / "cluster" / "grafana-dashboard.json").read_text())
+    used = {re.sub(r"_(total|bucket|sum|count)$", "", name)
+            for p in dashboard["panels"] for t in p["targets"] for name in re.findall(r"maas_[a-z_]+", t["expr"])}
+    assert used and used <= set(m), f"the dashboard uses metrics /metrics does not have: {used - set(m)}"
 
 
 def test_metrics_need_an_admin_key_when_auth_is_on(platform: Platform) -> None:  # noqa: F811
