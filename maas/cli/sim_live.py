@@ -24,28 +24,29 @@ _OUTPUTS = ("table", "json")
 
 
 def render_report(report: dict[str, Any]) -> None:
-    """Print the comparison as a rich table: attainment and each tier's share, sim vs live, with the verdict."""
+    """Print the comparison as a table (maas.tables): attainment and each tier's share, sim vs live, with the verdict."""
     from rich.console import Console
-    from rich.table import Table
+
+    from maas.tables import Col, View, render, text
 
     c = report["comparison"]
     cal = report["calibration"]
-    table = Table(title=f"maas sim-live: {report['scenario']} ({report['requests']} requests, policy "
-                        f"{report['policy']}, overhead {cal['platform_ms']} + {cal['ingress_ms']} ms)")
-    for col in ("figure", "sim", "live", "diff (points)", "target", "ok"):
-        table.add_column(col, justify="left" if col == "figure" else "right")
     a = c["slo_attainment"]
-    table.add_row("SLO attainment", f"{a['sim']:.4f}", f"{a['live']:.4f}", f"{a['diff_points']:.2f}",
-                  f"<= {a['target_points']:g}", "yes" if a["within"] else "NO")
+    rows = [{"figure": "SLO attainment", "sim": f"{a['sim']:.4f}", "live": f"{a['live']:.4f}",
+             "diff": a["diff_points"], "target": f"<= {a['target_points']:g}", "ok": a["within"]}]
     for tier, d in c["tier_share"].items():
-        ok = d["diff_points"] <= c["tier_share_target_points"]
-        table.add_row(f"share {tier}", f"{d['sim']:.3f}", f"{d['live']:.3f}", f"{d['diff_points']:.2f}",
-                      f"<= {c['tier_share_target_points']:g}", "yes" if ok else "NO")
+        rows.append({"figure": f"share {tier}", "sim": f"{d['sim']:.3f}", "live": f"{d['live']:.3f}",
+                     "diff": d["diff_points"], "target": f"<= {c['tier_share_target_points']:g}",
+                     "ok": d["diff_points"] <= c["tier_share_target_points"]})
     live, sim = report["live"], report["sim"]
-    table.add_row("p50 / p99 ms", f"{sim['p50_ms']} / {sim['p99_ms']}", f"{live['p50_ms']} / {live['p99_ms']}",
-                  "", "", "")
+    rows.append({"figure": "p50 / p99 ms", "sim": f"{sim['p50_ms']} / {sim['p99_ms']}",
+                 "live": f"{live['p50_ms']} / {live['p99_ms']}", "diff": None, "target": "", "ok": None})
+    render(View(f"maas sim-live: {report['scenario']} ({report['requests']} requests, policy {report['policy']}, "
+                f"overhead {cal['platform_ms']} + {cal['ingress_ms']} ms)", [
+        Col("figure", fmt=text, left=True), Col("sim", fmt=text), Col("live", fmt=text),
+        Col("diff", unit="points"), Col("target", unit="points", fmt=text),
+        Col("ok", fmt=lambda v: "" if v is None else ("yes" if v else "NO"))], rows))
     console = Console()
-    console.print(table)
     console.print(f"live: {live['answered']}/{live['requests']} answered, platform-reported attainment "
                   f"{live['platform_slo_attainment']:.4f}; same trace: {report['same_trace']}; "
                   f"epoch {report['epoch']}")
