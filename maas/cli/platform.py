@@ -150,15 +150,17 @@ def status(
         print(json.dumps(info, indent=2))
         return
     from rich.console import Console
-    from rich.table import Table
+
+    from maas.tables import Col, View, render, text
 
     console = Console()
     gw = info["gateway"]
     console.print(f"gateway: {gw['status'] if gw else 'not deployed'}")
-    table = Table("model", "tier", "status", "replicas")
-    for d in sorted(info["deployments"], key=lambda d: (d["model"], d["tier"])):
-        table.add_row(d["model"], d["tier"], d["status"], ", ".join(f"{k}={v}" for k, v in d["replicas"].items()))
-    console.print(table)
+    render(View(None, [Col("model", fmt=text, left=True), Col("tier", fmt=text, left=True),
+                       Col("status", fmt=text, left=True),
+                       Col("replicas", fmt=lambda r: ", ".join(f"{k}={v}" for k, v in r.items()), left=True,
+                           wrap=True)],
+                sorted(info["deployments"], key=lambda d: (d["model"], d["tier"]))))
     for node in info["nodes"]:
         console.print(f"node {node['node_id'][:12]}: tiers {', '.join(node['tiers']) or '-'}")
 
