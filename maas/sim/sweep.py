@@ -10,7 +10,8 @@ them in this process):
    every figure; ``pareto(rows)`` marks the points no other point beats on both attainment and energy.
 
 Sweep keys: the main policy's options (``epsilon``, ``lyapunov_v`` ...), scenario fields (``rate_rps``, ``cv``,
-``duration_s`` ...) and ``replicas.<tier>`` (replicas per tier location: the slots ``maas plan`` searches).
+``duration_s`` ...) and ``replicas.<tier>`` (replicas per tier location, 0: the scenario without that tier: the slots ``maas plan``
+searches).
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ def parse_vary(items: list[str], tiers: tuple[str, ...] = TIERS) -> dict[str, li
             vals = [_number(v) for v in values.split(",") if v.strip()]
         except ValueError:
             raise ConfigError("--vary", key, f"{values!r} are not numbers", "numbers, comma-separated") from None
-        if key.startswith("replicas.") and any((not isinstance(v, int)) or v < 1 for v in vals):
-            raise ConfigError("--vary", key, f"{values!r} are not whole numbers >= 1", "integers >= 1")
+        if key.startswith("replicas.") and any((not isinstance(v, int)) or v < 0 for v in vals):
+            raise ConfigError("--vary", key, f"{values!r} are not whole numbers >= 0", "integers >= 0 (0: no tier)")
         out[key] = vals
     return out
 
@@ -122,7 +123,13 @@ def _apply(spec: dict, point: dict) -> dict:
             "policy_options": {k: dict(v) for k, v in (spec.get("policy_options") or {}).items()}}
     for key, value in point.items():
         if key.startswith("replicas."):
-            spec["replicas"][key.split(".", 1)[1]] = int(value)
+            tier = key.split(".", 1)[1]
+            if int(value) == 0:  # the scenario without this tier (and without its faults)
+                spec["tiers"] = [t for t in (spec.get("tiers") or TIERS) if t != tier]
+                spec["faults"] = [f for f in spec.get("faults") or [] if (f.get("tier") or "satellite") != tier]
+                spec["replicas"].pop(tier, None)
+            else:
+                spec["replicas"][tier] = int(value)
         elif key in _SCENARIO_KEYS:
             path = _SCENARIO_KEYS[key]
             target = spec

@@ -27,7 +27,7 @@ def test_parse_vary_checks_keys_and_values():
     with pytest.raises(ConfigError) as err:
         parse_vary(["nope=1,2"])
     assert err.value.field == "nope" and "epsilon" in err.value.allowed
-    for bad in (["epsilon"], ["epsilon=a,b"], ["replicas.ground=0"], ["replicas.ground=1.5"]):
+    for bad in (["epsilon"], ["epsilon=a,b"], ["replicas.ground=-1"], ["replicas.ground=1.5"]):
         with pytest.raises(ConfigError):
             parse_vary(bad)
 
