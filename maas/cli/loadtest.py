@@ -18,9 +18,9 @@ import typer
 from pydantic import ValidationError
 
 from maas.cli.common import EXIT_ERROR, EXIT_USAGE, fail
+from maas.cli.loadtest_peak import find_peak_cmd
 from maas.errors import ConfigError, InvalidInput, MaasError, ModelNotFound
-from maas.loadtest.console import fmt as _f
-from maas.loadtest.console import render_compare, render_peak, render_run, render_selftest
+from maas.loadtest.console import render_compare, render_run, render_selftest
 
 __all__ = ["app"]
 
@@ -243,91 +243,8 @@ def compare(
     render_compare(cmp)
 
 
-@app.command("find-peak")
-def find_peak_cmd(
-    url: Annotated[str, typer.Option("--url")],
-    model: Annotated[list[str] | None, typer.Option("--model", "-m")] = None,
-    mix: Annotated[Path | None, typer.Option("--mix", help="mix file or 'default' (ignored with --model)")] = Path(
-        "default"
-    ),
-    start_rps: Annotated[float, typer.Option("--start-rps")] = 10.0,
-    max_rps: Annotated[float, typer.Option("--max-rps")] = 5000.0,
-    duration: Annotated[float, typer.Option("--duration", help="seconds per trial")] = 20.0,
-    slo: Annotated[
-        list[str] | None, typer.Option("--slo", help="thresholds a trial must meet (default slo_attainment>=0.99)")
-    ] = None,
-    tolerance: Annotated[float, typer.Option("--tolerance", help="relative width at which bisection stops")] = 0.05,
-    max_trials: Annotated[int, typer.Option("--max-trials")] = 10,
-    seed: Annotated[int, typer.Option("--seed")] = 1,
-    deadline_ms: Annotated[float | None, typer.Option("--deadline-ms", help="with --model")] = None,
-    max_lateness_ms: Annotated[float, typer.Option("--max-lateness-ms")] = 5.0,
-    min_requests: Annotated[int, typer.Option("--min-requests")] = 200,
-    output: Annotated[str, typer.Option("-o", "--output", help="text|json")] = "text",
-    api_key: ApiKeyOpt = None,
-) -> None:
-    """Highest Poisson rate whose run is valid and meets the SLO (doubling, then bisection)."""
-    model, slo = model or [], slo or []
-    from maas.loadtest.harness import LoadTestSpec, run_loadtest
-    from maas.loadtest.peak import Trial, find_peak
-    from maas.loadtest.schedule import ArrivalSpec
-    from maas.loadtest.verdict import parse_threshold
-
-    if output not in ("text", "json") or not 0 < start_rps <= max_rps or duration <= 0 or not 0 < tolerance < 1:
-        raise fail("need 0 < --start-rps <= --max-rps, --duration > 0, 0 < --tolerance < 1, -o text|json", EXIT_USAGE)
-    slos = list(slo) or ["slo_attainment>=0.99"]
-    _guard(lambda: [parse_threshold(s) for s in slos])
-    request_mix = _guard(lambda: _build_mix(model, None if model else mix, None, {"deadline_ms": deadline_ms}))
-    headers = _guard(lambda: _auth_headers([], api_key))
-
-    def measure(rate: float) -> Trial:
-        spec = LoadTestSpec(
-            url=url,
-            mix=request_mix,
-            arrival=ArrivalSpec(rate_rps=rate, duration_s=duration),
-            seed=seed,
-            thresholds=slos,
-            max_lateness_p99_ms=max_lateness_ms,
-            min_duration_s=min(duration * 0.5, 10.0),
-            min_requests=min(min_requests, int(rate * duration * 0.5)),
-            headers=headers,
-        )
-        out = run_loadtest(spec)
-        s = out.summary
-        behind = any(c["name"] in ("achieved_rate", "dispatch_lateness_p99") and not c["ok"] for c in s["checks"])
-        return Trial(rate, out.exit_code == 0, s["verdict"], s, harness_limited=behind)
-
-    def show(t: Trial) -> None:
-        s = t.summary
-        typer.echo(
-            f"rate {t.rate_rps:9.2f} rps: {'pass' if t.passed else 'FAIL'} ({t.verdict}) "
-            f"achieved={s['achieved_rps']:.1f} p99={_f(s['latency_ms']['p99'])} ms "
-            f"slo={_f(s['slo_attainment'])} errors={s['errors']}",
-            err=True,
-        )
-
-    result = _guard(lambda: find_peak(measure, start_rps, max_rps, tolerance, max_trials, show))
-    doc = {
-        "peak_rps": result.peak_rps,
-        "lowest_failing_rps": result.lowest_failing_rps,
-        "limited_by": result.limited_by,
-        "slo": slos,
-        "duration_s": duration,
-        "trials": [
-            {
-                "rate_rps": t.rate_rps,
-                "passed": t.passed,
-                "verdict": t.verdict,
-                "achieved_rps": t.summary.get("achieved_rps"),
-                "p99_ms": t.summary.get("latency_ms", {}).get("p99"),
-                "slo_attainment": t.summary.get("slo_attainment"),
-            }
-            for t in result.trials
-        ],
-    }
-    if output == "json":
-        typer.echo(json.dumps(doc))
-    else:
-        render_peak(doc)
+# find-peak: the knee of goodput against rate, beside the attainment floor (maas.cli.loadtest_peak)
+app.command("find-peak")(find_peak_cmd)
 
 
 @app.command()

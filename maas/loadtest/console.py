@@ -11,7 +11,10 @@ from rich.console import Console
 
 from maas.tables import Col, View, attainment, num, pct, render, text
 
-__all__ = ["compare_view", "fmt", "render_compare", "render_peak", "render_run", "render_selftest", "views_of_run"]
+__all__ = [
+    "compare_view", "fmt", "render_capacity", "render_compare", "render_peak", "render_run", "render_selftest",
+    "views_of_run",
+]
 
 
 def fmt(v: Any) -> str:
@@ -115,6 +118,31 @@ def render_peak(doc: dict[str, Any], console: Console | None = None) -> None:
     ], doc["trials"]), console)
     console.print(f"peak: {fmt(doc['peak_rps'])} rps meets {', '.join(doc['slo'])} (limited by {doc['limited_by']}; "
                   f"lowest failing: {fmt(doc['lowest_failing_rps'])} rps)", highlight=False)
+
+
+def render_capacity(doc: dict[str, Any], console: Console | None = None) -> None:
+    """find-peak's capacity trials (rate, runs, goodput, attainment, efficiency against the floor, p99, refusals)
+    and the knee line with the floor beside it."""
+    console = console or Console()
+    _show(View("find-peak trials (knee of goodput)", [
+        Col("rate", "rate_rps", unit="req/s"),
+        Col("result", lambda t: ("keeps up" if t["keeps_up"] else "behind") + ("?" if t["ambiguous"] else ""),
+            fmt=text, left=True),
+        Col("runs", priority=1),
+        Col("goodput", "goodput_rps", unit="req/s"),
+        Col("SLO", "attainment", unit="%", fmt=attainment),
+        Col("efficiency", priority=1),
+        Col("p99", "p99_ms", unit="ms"),
+        Col("refused", priority=1),
+        Col("timeouts", priority=1),
+    ], doc["trials"]), console)
+    console.print(
+        f"capacity (knee): {fmt(doc['knee_rps'])} req/s, where attainment stays >= {doc['knee']:g} x the floor "
+        f"(limited by {doc['limited_by']}; lowest behind: {fmt(doc['lowest_failing_rps'])} req/s); "
+        f"highest goodput {fmt(doc['max_goodput_rps'])} req/s at {fmt(doc['max_goodput_at_rps'])} req/s offered; "
+        f"floor: attainment {fmt(doc['floor_attainment'])} +/- {fmt(doc['floor_se'])} at {fmt(doc['floor_rps'])} "
+        "req/s (misses load does not cause)", highlight=False)
+    console.print("? = decided within the trials' noise after the repeats", highlight=False)
 
 
 def render_selftest(res: dict[str, Any], console: Console | None = None) -> None:

@@ -105,6 +105,10 @@ def summarize(
         "service_ms": H.summarize_ms(merged["service_hist"]),
         "lateness_ms": H.summarize_ms(merged["lateness_hist"]),
         "slo_attainment": _ratio(merged["slo_met"], merged["slo_n"]),
+        "slo_requests": merged["slo_n"],
+        "slo_met": merged["slo_met"],
+        # responses within their deadline per second (2xx per second when no request has a deadline)
+        "goodput_rps": round((merged["slo_met"] if merged["slo_n"] else ok) / measured_s, 4) if measured_s else 0.0,
         "platform_deadline_met": _ratio(met, met_n),
         "energy_j_per_request": _ratio(energy_j, energy_n),
         "energy_j_per_success": _ratio(energy_j, ok) if energy_n else None,
