@@ -9,8 +9,9 @@ caller is the tenant ``anonymous`` (no limits). Query parameters:
 * ``group_by``: comma-separated names of ``maas.metering.usage.GROUPS``, or ``none``; default ``day,model,tier``.
 
 ``current`` (the UTC day's and month's counters the limits use) comes from the limiter when it can tell them (an
-in-process authority: fresh, counting tokens leased to replicas as used), otherwise from the database (fresh to
-within the usage ingestion interval); ``current.source`` says which. Bad parameters: 400 naming the parameter and
+in-process authority: fresh; it counts what the limits count, so admissions a gateway replica reserved in a lease
+and let lapse unused count as used, and ``remaining`` is what the limits will still admit), otherwise from the
+database (admitted requests, fresh to within the usage ingestion interval); ``current.source`` says which. Bad parameters: 400 naming the parameter and
 the allowed values. Transport code only: the figures come from ``maas.metering.usage``.
 """
 
