@@ -185,11 +185,11 @@ def _layout(view: View, cols: Sequence[Col], width: int) -> tuple[list[int], lis
     natural = _natural(cols, cells)
     widths = _narrowest(cols, cells, natural)
     spare = width - sum(widths) - _GAP * (len(cols) - 1)
-    for i, c in enumerate(cols):
-        if c.wrap and spare > 0:
-            extra = min(spare, natural[i] - widths[i])
-            widths[i] += extra
-            spare -= extra
+    needs = {i: natural[i] - widths[i] for i, c in enumerate(cols) if c.wrap}
+    total = sum(needs.values())
+    for i, need in needs.items():  # what is left, shared in proportion to what each wrapped column lacks
+        if spare > 0 and total > 0:
+            widths[i] += need if total <= spare else spare * need // total
     rows = [[textwrap.wrap(v, widths[i], break_long_words=False, break_on_hyphens=False) or [""]
              if cols[i].wrap else [v] for i, v in enumerate(row)] for row in cells]
     return widths, rows

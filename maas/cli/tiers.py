@@ -87,7 +87,7 @@ def show(topology: TopologyOpt = _DEFAULT, output: OutputOpt = "table") -> None:
     for t in tiers:
         render(View(f"{t['name']}  (precision {t['precision']}, {t['slots']} slots, {t['ray_resource']})", [
             Col("parameter", "name", fmt=text, left=True),
-            Col("value", fmt=text, left=True),
+            Col("value", fmt=text, left=True, wrap=True),
             Col("source", fmt=lambda v: v or "", left=True, priority=1, wrap=True),
         ], t["parameters"]), output)
         typer.echo("")
