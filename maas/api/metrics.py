@@ -221,7 +221,8 @@ def scrape_gauges(metrics: Metrics, merged: Merged) -> list[GaugeMetricFamily]:
                                        "Charge in joules of the satellite serving the site now.", labels=["site"])
             joules.add_metric([site], battery["soc_j"])
             out += [soc, joules]
-    replicas = GaugeMetricFamily("maas_gateway_replicas", "Gateway replicas whose counts this scrape sums.")
+    replicas = GaugeMetricFamily("maas_gateway_replicas", "Gateway replicas heard from within the last 15 s (the "
+                                 "scrape sums the counts of every replica that ever published).")
     replicas.add_metric([], float(merged.replicas))
     out.append(replicas)
     return out

@@ -173,7 +173,7 @@ class Merged:
         self.histograms: dict[tuple[str, tuple[str, ...]], list] = {}
         self.gauges: dict[tuple[str, tuple[str, ...]], float] = {}
         self.stats: dict[tuple[str, str], list[float]] = {}
-        self.replicas = 0
+        self.replicas = 0  # replicas heard from recently (whose gauges count)
 
     def counter(self, name: str, where: Mapping[int, str] | None = None) -> float:
         """Sum of counter ``name`` over label values matching ``where`` (label position -> value)."""
@@ -201,7 +201,6 @@ def merge(snapshots: Iterable[Mapping[str, Any]], *, now_s: float | None = None,
     (a replica that is gone keeps its counts, never its in-flight requests)."""
     out = Merged()
     for snap in snapshots:
-        out.replicas += 1
         for name, labels, value in snap["counters"]:
             key = (name, tuple(labels))
             out.counters[key] = out.counters.get(key, 0.0) + value
@@ -220,6 +219,7 @@ def merge(snapshots: Iterable[Mapping[str, Any]], *, now_s: float | None = None,
                 s[i] += values[i]
             s[6] = max(s[6], values[6])
         if now_s is None or now_s - snap["time_s"] <= gauge_ttl_s:
+            out.replicas += 1
             for name, labels, value in snap["gauges"]:
                 key = (name, tuple(labels))
                 out.gauges[key] = out.gauges.get(key, 0.0) + value
