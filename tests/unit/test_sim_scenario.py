@@ -73,7 +73,7 @@ def test_bad_scenarios_name_the_field(tmp_path: Path, change: dict, field: str, 
         ({"replicas": {"fpga": 2}}, [], "replicas.fpga: unknown tier (allowed: edge, dc)"),
         ({"faults": [{"kind": "outage", "tier": "moon", "start_s": 0, "end_s": 1}]}, [], "unknown tier 'moon'"),
         ({"workload.rate_rps": -1}, [], "workload.rate_rps"),
-        ({}, ["-o", "xml"], "allowed: table, json"),
+        ({}, ["-o", "xml"], "allowed: table, wide, json, csv"),
     ],
 )
 def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path: Path, change: dict, args: list[str],
