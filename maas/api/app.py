@@ -20,6 +20,7 @@ from maas.api.admin import add_admin_routes
 from maas.api.admin_models import register_model_routes
 from maas.api.dataplane import DataPlane
 from maas.api.metrics_routes import add_observability_routes
+from maas.api.openapi_v2 import document_plain_routes
 from maas.api.usage_routes import add_usage_routes
 from maas.errors import InvalidInput, MaasError, PayloadTooLarge, QuotaExceeded
 
@@ -137,4 +138,5 @@ def create_app(dataplane: DataPlane, *, max_body_bytes: int) -> FastAPI:
     add_usage_routes(app, dataplane)  # GET /v1/usage (maas.api.usage_routes)
     add_admin_routes(app, dataplane)  # /admin/tenants, /admin/keys, /admin/usage (maas.api.admin)
     add_observability_routes(app, dataplane)  # /metrics, /v2/models/{m}/stats, /ui (maas.api.metrics_routes)
+    document_plain_routes(app)  # infer and stats in /openapi.json (maas.api.openapi_v2)
     return app

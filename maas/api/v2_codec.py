@@ -85,6 +85,8 @@ def _shape(value: Any, where: str) -> tuple[int, ...]:
     size = math.prod(value)
     if size > _MAX_ELEMENTS:
         raise InvalidInput(f"{where}: shape {value} has {size} elements (limit {_MAX_ELEMENTS})")
+    if math.prod(d for d in value if d) > _MAX_ELEMENTS:  # empty, but numpy cannot even describe it
+        raise InvalidInput(f"{where}: shape {value} has dimensions whose product exceeds {_MAX_ELEMENTS}")
     return tuple(value)
 
 
