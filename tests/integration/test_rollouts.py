@@ -118,16 +118,16 @@ def test_push_load_canary_promote_undo_under_load(platform, base_url, auth_heade
     client = triton.InferenceServerClient(url=base_url.removeprefix("http://"), network_timeout=300,
                                           connection_timeout=300)
     with pytest.raises(triton.InferenceServerException, match="admin key"):
-        client.load_model(NAME, headers=auth_headers)
-    client.load_model(NAME, headers=admin, config='{"version": 1, "tiers": ["ground", "base-station"]}')
-    index = {(m["name"], m["version"]): m for m in client.get_model_repository_index(headers=auth_headers)}
+        client.load_model(NAME, headers=dict(auth_headers))
+    client.load_model(NAME, headers=dict(admin), config='{"version": 1, "tiers": ["ground", "base-station"]}')
+    index = {(m["name"], m["version"]): m for m in client.get_model_repository_index(headers=dict(auth_headers))}
     assert index[(NAME, "1")]["state"] == "READY" and sorted(index[(NAME, "1")]["tiers"]) == sorted(TIERS)
     inp = triton.InferInput("counts", list(ROWS.shape), "INT64")
     inp.set_data_from_numpy(ROWS, binary_data=True)
     session = ort.InferenceSession(str(v1_file), providers=["CPUExecutionProvider"])
     expected = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"counts": ROWS}), strict=True))
     for tier in TIERS:
-        result = client.infer(NAME, [inp], headers=auth_headers, parameters={"tier": tier})
+        result = client.infer(NAME, [inp], headers=dict(auth_headers), parameters={"tier": tier})  # it adds to the dict
         assert result.get_response()["parameters"]["tier"] == tier
         assert result.get_response()["parameters"]["model_version"] == "1"
         np.testing.assert_array_equal(result.as_numpy("label"), expected["label"])
