@@ -15,7 +15,6 @@ A request goes through ``DataPlane.infer``:
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -250,7 +249,7 @@ class DataPlane:
         body_out, header_len = encode_response(
             model_name=manifest.name,
             model_version=manifest.version,
-            request_id=request.id or uuid.uuid4().hex,
+            request_id=request.id or ticket.request_id,
             outputs=outputs,
             parameters=params,
             binary_outputs=binary_outputs,

@@ -16,6 +16,7 @@ With ``settings.auth`` false every request runs as the tenant ``anonymous`` with
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import uuid
@@ -75,6 +76,9 @@ class ServiceGuard:
         self.clock = clock
         self.energy_shift_pressure = energy_shift_pressure
         self.observers: list = []  # callables given every usage record as it is journalled (e.g. metrics)
+        self._id_prefix = uuid.uuid4().hex[:16] + "-"  # request ids: 64 random bits per replica + a counter
+        self._ids = itertools.count(1)
+        self._limits: dict[object, TenantLimits] = {}  # the tenant's Limits value -> its TenantLimits (validated once)
 
     # -- per request ---------------------------------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> Principal | None:
@@ -87,7 +91,7 @@ class ServiceGuard:
     def admit(self, authorization: str | None, model: str) -> Ticket:
         """Authenticate, check the model is allowed, and ask the limits; raises 401 / 403 / 429 (with headers)."""
         principal = self.authenticate(authorization)
-        request_id = uuid.uuid4().hex
+        request_id = f"{self._id_prefix}{next(self._ids):x}"
         if principal is None:
             return Ticket(request_id, None, ANONYMOUS, None)
         if principal.is_admin:
@@ -96,7 +100,7 @@ class ServiceGuard:
         assert tenant is not None
         if tenant.allowed_models is not None and model not in tenant.allowed_models:
             raise Forbidden(f"model {model!r} is not available to tenant {tenant.name!r}")
-        admission = self.limiter.admit(tenant.name, TenantLimits.of(tenant.limits))
+        admission = self.limiter.admit(tenant.name, self._limits_of(tenant.limits))
         ticket = Ticket(request_id, principal, tenant.name, admission, admission.headers())
         if not admission.ok:
             error = admission.error()
@@ -104,6 +108,14 @@ class ServiceGuard:
             self._journal_refusal(ticket, model, error)
             raise error
         return ticket
+
+    def _limits_of(self, limits: object) -> TenantLimits:
+        got = self._limits.get(limits)
+        if got is None:
+            if len(self._limits) > 10_000:
+                self._limits.clear()
+            got = self._limits[limits] = TenantLimits.of(limits)
+        return got
 
     def tiers_for(self, ticket: Ticket, deployed: list[str], pinned: str | None) -> list[str]:
         """The deployed tiers this caller's data may go to; a pin outside them is 403 (data residency)."""

@@ -58,18 +58,30 @@ class _Line:
                           after)
         return self.slope
 
-    def at(self, host_ms: float) -> TierEstimate:
-        """The estimate for ``host_ms`` of host compute time."""
-        if host_ms == self.h1:
-            return self.first
-        d = host_ms - self.h1
-        s_compute, s_energy, s_carbon, s_after = self._slopes()
+    def at(self, host_ms: float, network_scale: float = 1.0, compute_scale: float | None = None) -> TierEstimate:
+        """The estimate for ``host_ms`` of host compute time; with the live emulation scales, network delays x
+        ``network_scale`` and device time ``host + (device - host) x compute_scale``. One constructor call (a
+        ``dataclasses.replace`` costs several times more on this path, four per request)."""
         one = self.first
-        after = one.battery_after_j
-        if after is not None and s_after is not None:
-            after += s_after * d
-        return replace(one, compute_ms=one.compute_ms + s_compute * d, energy_j=one.energy_j + s_energy * d,
-                       carbon_g=one.carbon_g + s_carbon * d, battery_after_j=after)
+        if host_ms == self.h1:
+            compute, energy, carbon, after = one.compute_ms, one.energy_j, one.carbon_g, one.battery_after_j
+            if network_scale == 1.0 and compute_scale is None:
+                return one
+        else:
+            d = host_ms - self.h1
+            s_compute, s_energy, s_carbon, s_after = self._slopes()
+            compute, energy, carbon = one.compute_ms + s_compute * d, one.energy_j + s_energy * d, one.carbon_g + s_carbon * d
+            after = one.battery_after_j
+            if after is not None and s_after is not None:
+                after += s_after * d
+        up, down, p99 = one.uplink_ms, one.downlink_ms, one.network_p99_ms
+        if network_scale != 1.0:
+            up, down = up * network_scale, down * network_scale
+            p99 = None if p99 is None else p99 * network_scale
+        if compute_scale is not None:
+            compute = host_ms + (compute - host_ms) * compute_scale
+        return TierEstimate(one.available, one.reason, up, down, compute, energy, carbon, p99, one.window_end_s,
+                            one.battery_j, after, one.battery_reserve_j, one.device, one.valid_until_s)
 
     def energy_carbon(self, host_ms: float) -> tuple[float, float]:
         """Energy (J) and carbon (g) of a request that took ``host_ms`` of host compute time."""
@@ -144,7 +156,11 @@ class EstimateCache:
         if hit is not None and now_s < hit.until_s and (not hit.lines or hit.lines[0].t_s <= now_s):
             return hit
         lines = [self.line(site, t, input_bytes, output_bytes, h, now_s) for t, h in zip(tiers, host_ms, strict=True)]
-        true = [(t, self._scale(line.at(h), h)) for t, line, h in zip(tiers, lines, host_ms, strict=True)]
+        if self._scaled:
+            ns, cs = self.network_scale, self.compute_scale
+            true = [(t, line.at(h, ns, cs)) for t, line, h in zip(tiers, lines, host_ms, strict=True)]
+        else:
+            true = [(t, line.at(h)) for t, line, h in zip(tiers, lines, host_ms, strict=True)]
         shown = [(t, self._biased(e)) for t, e in true] if self.bias else true
         until = min(line.until_s for line in lines) if lines else now_s
         entry = EstimateSet(until, true, shown, lines)
@@ -153,15 +169,6 @@ class EstimateCache:
                 self._sets.clear()
             self._sets[key] = entry
         return entry
-
-    def _scale(self, e: TierEstimate, host_ms: float) -> TierEstimate:
-        if not self._scaled:
-            return e
-        ns = self.network_scale
-        p99 = e.network_p99_ms
-        return replace(e, uplink_ms=e.uplink_ms * ns, downlink_ms=e.downlink_ms * ns,
-                       network_p99_ms=None if p99 is None else p99 * ns,
-                       compute_ms=host_ms + (e.compute_ms - host_ms) * self.compute_scale)
 
     def _biased(self, e: TierEstimate) -> TierEstimate:
         f = 1.0 + self.bias
