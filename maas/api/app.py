@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
 from maas.api.admin import add_admin_routes
+from maas.api.admin_faults import add_fault_routes
 from maas.api.admin_models import register_model_routes
 from maas.api.dataplane import DataPlane
 from maas.api.metrics_routes import add_observability_routes
@@ -138,5 +139,6 @@ def create_app(dataplane: DataPlane, *, max_body_bytes: int) -> FastAPI:
     add_usage_routes(app, dataplane)  # GET /v1/usage (maas.api.usage_routes)
     add_admin_routes(app, dataplane)  # /admin/tenants, /admin/keys, /admin/usage (maas.api.admin)
     add_observability_routes(app, dataplane)  # /metrics, /v2/models/{m}/stats, /ui (maas.api.metrics_routes)
+    add_fault_routes(app, dataplane)  # /admin/faults: maas tiers fail|restore (maas.api.admin_faults)
     document_plain_routes(app)  # infer and stats in /openapi.json (maas.api.openapi_v2)
     return app

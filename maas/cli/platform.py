@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -146,6 +147,10 @@ def status(
         raise fail(f"--output: {output!r} is not allowed (allowed: table, json)", EXIT_USAGE)
     settings = settings_from(config)
     info = _attached(settings).status()
+    from maas.cli.tiers_faults import active_faults_local, fault_lines  # rehearsed faults (maas tiers fail)
+
+    now_s = time.time()
+    info["faults"] = active_faults_local(settings, now_s)
     if output == "json":
         print(json.dumps(info, indent=2))
         return
@@ -163,6 +168,8 @@ def status(
                 sorted(info["deployments"], key=lambda d: (d["model"], d["tier"]))))
     for node in info["nodes"]:
         console.print(f"node {node['node_id'][:12]}: tiers {', '.join(node['tiers']) or '-'}")
+    for line in fault_lines(info["faults"], now_s) or ["faults: none (maas tiers fail TIER --for 60s rehearses one)"]:
+        console.print(line, highlight=False)
 
 
 def deploy(

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from maas.cli import tiers_faults
 from maas.cli.common import EXIT_USAGE, fail
 from maas.cli.when import moment_s
 from maas.errors import ConfigError, InvalidInput
@@ -190,3 +191,6 @@ def _site_json(topo: Any, s: Any) -> dict:
         "cell": s.cell,
         "datacentre": s.datacentre,
     }
+
+
+tiers_faults.register(app)  # maas tiers fail|restore|faults: rehearsed faults on the live platform
