@@ -72,6 +72,8 @@ class Recorder:
         self.latency = H.new_histogram()
         self.service = H.new_histogram()
         self.lateness = H.new_histogram()
+        self.refused = H.new_histogram()  # latency of fast refusals (503, 429) alone
+        self.succeeded = H.new_histogram()  # latency of 2xx alone
         self.requests = 0
         self.errors = 0
         self.timeouts = 0
@@ -121,6 +123,10 @@ class Recorder:
         self.last_done_s = max(self.last_done_s, done_s)
         ok = outcome.ok
         self.status_counts[str(outcome.status)] += 1
+        if ok:
+            H.record_s(self.succeeded, latency_s)
+        elif outcome.status in (429, 503):
+            H.record_s(self.refused, latency_s)
         if not ok:
             self.errors += 1
             self.timeouts += outcome.status == -1
@@ -176,6 +182,8 @@ class Recorder:
             "latency": H.encode(self.latency),
             "service": H.encode(self.service),
             "lateness": H.encode(self.lateness),
+            "refused": H.encode(self.refused),
+            "succeeded": H.encode(self.succeeded),
             "requests": self.requests,
             "errors": self.errors,
             "timeouts": self.timeouts,
@@ -225,6 +233,8 @@ def merge_payloads(payloads: list[dict[str, Any]]) -> dict[str, Any]:
         "latency_hist": H.merge_encoded(p["latency"] for p in payloads),
         "service_hist": H.merge_encoded(p["service"] for p in payloads),
         "lateness_hist": H.merge_encoded(p["lateness"] for p in payloads),
+        "refused_hist": H.merge_encoded(p["refused"] for p in payloads if "refused" in p),
+        "succeeded_hist": H.merge_encoded(p["succeeded"] for p in payloads if "succeeded" in p),
     }
     for key in ("requests", "errors", "timeouts", "warmup_requests", "slo_n", "slo_met"):
         merged[key] = sum(p[key] for p in payloads)

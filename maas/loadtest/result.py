@@ -104,6 +104,8 @@ def summarize(
         "latency_ms": H.summarize_ms(merged["latency_hist"]),
         "service_ms": H.summarize_ms(merged["service_hist"]),
         "lateness_ms": H.summarize_ms(merged["lateness_hist"]),
+        "refused_ms": H.summarize_ms(merged["refused_hist"]),  # 503/429 alone: are refusals fast?
+        "succeeded_ms": H.summarize_ms(merged["succeeded_hist"]),  # 2xx alone
         "slo_attainment": _ratio(merged["slo_met"], merged["slo_n"]),
         "slo_requests": merged["slo_n"],
         "slo_met": merged["slo_met"],

@@ -25,6 +25,7 @@ from tests.fuzz.v2_bodies import FuzzRequest, v2_requests
 __all__ = ["Tally", "Send", "fuzz_openapi", "fuzz_v2", "httpx_send", "is_finding", "HANG", "DESIGNED_5XX"]
 
 HANG = -1  # the status a Send returns when the request did not finish within its timeout
+UNSENDABLE = 0  # the HTTP client refused to send the drawn request (counted, never a finding)
 # method, path, headers, query, body kwargs (json= / content= / data= / files=) -> (status, response body)
 Send = Callable[[str, str, Mapping[str, str], Mapping[str, Any] | None, Mapping[str, Any]], tuple[int, bytes]]
 # 5xx answers the API documents (maas.errors): 501 Unsupported (BF16), 503 NotReady / NoFeasibleTier / overloaded.
@@ -35,7 +36,7 @@ def is_finding(status: int, body: bytes) -> bool:
     """A hang, a 500, any other 5xx, or a 501/503 that is not the API's own ``{"error": ...}`` refusal."""
     if status == HANG or status == 500:
         return True
-    if status < 500:
+    if status < 500:  # includes UNSENDABLE
         return False
     if status not in DESIGNED_5XX:
         return True
@@ -178,6 +179,8 @@ def httpx_send(client: Any, timeout_s: float | None) -> Send:
             r = client.request(method, path, headers=dict(headers), params=query, **kw)
         except httpx.TimeoutException:
             return HANG, b""
+        except httpx.LocalProtocolError:  # the client will not send it (e.g. a header value it deems illegal)
+            return UNSENDABLE, b""
         return r.status_code, r.content
 
     return send

@@ -152,3 +152,20 @@ def test_the_cli_reports_the_knee_and_the_floor(monkeypatch):
                               "slo_attainment>=0.99", "-o", "json"])
     doc = json.loads(res.stdout.strip().splitlines()[-1])
     assert doc["criterion"] == "slo" and doc["peak_rps"] == 0.0  # the floor itself fails the old criterion
+
+
+def test_refusals_and_successes_have_their_own_latency():
+    """The overload bench needs the refusals' own p99 (are they fast?) beside the 2xx latency."""
+    from maas.loadtest.recorder import Outcome, Recorder, merge_payloads
+    from maas.loadtest.result import summarize
+
+    rec = Recorder()
+    for k in range(100):
+        rec.record(k * 0.01, k * 0.01, k * 0.01 + 0.002, "m", 50.0, Outcome(503))  # refused in 2 ms
+        rec.record(k * 0.01, k * 0.01, k * 0.01 + 0.040, "m", 50.0, Outcome(200))  # served in 40 ms
+    rec.record(1.0, 1.0, 6.0, "m", 50.0, Outcome(-1))  # a timeout: neither
+    s = summarize(merge_payloads([rec.to_payload()]), mode="open-loop", partial=False, target_rps=200.0,
+                  schedule_rate=lambda a, b: 200.0, duration_s=1.0, warmup_s=0.0)
+    assert s["refused_ms"]["p99"] == pytest.approx(2.0, rel=0.01)
+    assert s["succeeded_ms"]["p99"] == pytest.approx(40.0, rel=0.01)
+    assert s["latency_ms"]["max"] == pytest.approx(5000.0, rel=0.01) and s["timeouts"] == 1
