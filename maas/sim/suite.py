@@ -28,8 +28,9 @@ __all__ = ["evaluate", "aggregate", "dominators", "spec_hash"]
 
 
 def spec_hash(g: GeneratedScenario) -> str:
-    """A stable hash of the scenario's spec and extra files."""
-    text = g.spec.model_dump_json() + json.dumps(g.files, sort_keys=True)
+    """A stable hash of the scenario's spec (without defaults: a new optional scenario field keeps the cache)
+    and extra files."""
+    text = g.spec.model_dump_json(exclude_defaults=True) + json.dumps(g.files, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
