@@ -24,6 +24,7 @@ from maas import __version__
 from maas.api.backend import TierBackend
 from maas.api.hints import parse_hints
 from maas.api.service import ServiceGuard, Ticket
+from maas.api.tier_retry import run_on_tier
 from maas.api.v2_codec import InferRequest, decode_request, encode_response
 from maas.api.versions import VersionRouter
 from maas.clock import Clock
@@ -210,9 +211,10 @@ class DataPlane:
         t0 = self._perf()
         await self._clock.sleep_s(up_ms / 1e3)
         t1 = self._perf()
-        with placer.in_flight(placement):
-            target = choice.target if choice is not None else manifest.name
-            result = await self._backend.infer(target, placement.tier, inputs, compute_factor)
+        target = choice.target if choice is not None else manifest.name
+        placement, compute_factor, result, failed = await run_on_tier(  # another tier if this one fails
+            placer, self._backend, route, deployed, profile, placement, target, inputs, compute_factor,
+            started_s=t_start, perf=self._perf)
         t2 = self._perf()
         await self._clock.sleep_s(down_ms / 1e3)
         t3 = self._perf()
@@ -239,6 +241,8 @@ class DataPlane:
             "variant": placer.precision(placement.tier),
             "model_version": manifest.version,
         }
+        if failed:
+            params["retried_from"] = failed
         if hints.deadline_ms is not None:
             params["deadline_ms"] = hints.deadline_ms
             params["deadline_met"] = latency_ms <= hints.deadline_ms

@@ -11,6 +11,7 @@ import logging
 
 import numpy as np
 from ray import serve
+from ray.exceptions import RayActorError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, RayServeException
 
 from maas.api.tier_worker import TierResult
@@ -80,3 +81,5 @@ class RayBackend:
         except (DeploymentUnavailableError, RayServeException) as exc:
             self._handles.pop((model, tier), None)
             raise NotReady(f"model {model!r} on tier {tier!r} is not available: {type(exc).__name__}") from None
+        except RayActorError as exc:  # the replica died mid-request (kill -9, node lost): the data plane retries
+            raise NotReady(f"model {model!r} on tier {tier!r} failed: its replica died ({type(exc).__name__})") from None
