@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install models run test test-unit test-integration test-e2e bench lint clean
+.PHONY: install models run test test-unit test-integration test-e2e bench lint clean fuzz soak overload chaos
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,22 @@ test-unit: models
 
 bench: models
 	PYTHONPATH=. $(BIN)/python -m bench.bench_serving
+
+# Issue 17 (benchmarks, not CI): fuzz a platform (URL= KEY= ADMIN_KEY= to use a running one, else a local one is
+# started), the overload curve before/after admission, faults under load, and a soak at 50% of PEAK req/s.
+CASES ?= 10000
+DURATION ?= 3600
+fuzz: models
+	PYTHONPATH=. $(BIN)/python -m bench.bench_fuzz --cases $(CASES) $(if $(URL),--url $(URL) --key $(KEY) --admin-key $(ADMIN_KEY))
+
+overload: models
+	PYTHONPATH=. $(BIN)/python -m bench.bench_overload $(if $(PEAK),--peak-rps $(PEAK))
+
+chaos: models
+	PYTHONPATH=. $(BIN)/python -m bench.bench_chaos
+
+soak: models
+	PYTHONPATH=. $(BIN)/python -m bench.bench_soak --duration-s $(DURATION) --peak-rps $(or $(PEAK),400)
 
 # ruff (style, and TID251: only maas/serving imports ray) and lint-imports (every arrow of the layer table,
 # [tool.importlinter] in pyproject.toml); either fails the target.
