@@ -45,7 +45,7 @@ class Gateway:
         app = create_app(self._dataplane, max_body_bytes=self._settings.max_body_bytes)
         app.state.model_control = RayModelControl(self._settings)  # load/unload/push (maas.api.admin_models)
         app.state.metrics.share(RayMetricsAggregator())  # /metrics sums every replica (maas.serving.metrics_actor)
-        app.add_event_handler("startup", self._start_watch)
+        app.router.add_event_handler("startup", self._start_watch)  # Starlette 1.x: FastAPI has no add_event_handler
         return app
 
     async def _start_watch(self) -> None:

@@ -1,5 +1,6 @@
 """End to end: ``maas run`` started as a user starts it (what ``make run`` runs), real HTTP, the operator CLI,
-SIGTERM, and none of the Ray processes it started left behind.
+SIGTERM, and none of the Ray processes it started left behind. The platform is the package-scoped ``running``
+fixture of tests/e2e/conftest.py (shared with the browser test; the SIGTERM test runs last).
 
 The run gets its own Ray temp dir and data dir, so it starts (and records) its own cluster whatever else runs on
 the host; the test follows exactly the processes of that cluster (its session and their descendants), not every
@@ -8,12 +9,9 @@ Ray process on the machine."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +19,6 @@ import httpx
 import numpy as np
 import pytest
 
-from maas.loadtest.stubserver import free_port
 from maas.polling import PollTimeout, poll_until
 from maas.serving.cluster_record import load_record, record_path
 from maas.serving.ray_processes import ProcessInfo, cluster_processes, is_running, list_processes
@@ -54,44 +51,6 @@ def _auth(data_dir: Path, name: str = "dev") -> dict[str, str]:
 
 def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run([MAAS, *args], capture_output=True, text=True, env=env, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def running(models_dir, tmp_path_factory):
-    # Its own Ray temp dir (no address file of another cluster to join; short, as Ray's socket paths must fit in
-    # 107 bytes) and data dir (where it records the cluster it starts).
-    ray_tmp = Path(tempfile.mkdtemp(prefix="maas-e2e-", dir="/tmp"))
-    data_dir = tmp_path_factory.mktemp("maas-data")
-    port = free_port()
-    env = {**os.environ, "MAAS_PORT": str(port), "MAAS_MODELS_DIR": str(models_dir), "RAY_TMPDIR": str(ray_tmp),
-           "MAAS_DATA_DIR": str(data_dir)}
-    for inherited in ("MAAS_RAY_ADDRESS", "RAY_ADDRESS"):
-        env.pop(inherited, None)
-    proc = subprocess.Popen([MAAS, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-
-    def ready():
-        if proc.poll() is not None:
-            pytest.fail(f"maas run exited early ({proc.returncode}): {proc.stdout.read()}")
-        if not (data_dir / "dev.key").exists():
-            return False
-        try:
-            models = httpx.get(f"{base}/v2/models", timeout=2, headers=_auth(data_dir)).json()["models"]
-            return all(len(m["tiers"]) == 4 for m in models) and len(models) >= 3
-        except (httpx.HTTPError, ValueError, KeyError):
-            return False
-
-    try:
-        _poll(ready, 420, "maas run to serve every model on every tier")
-        yield base, env, proc, data_dir
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=180)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 def test_curl_style_infer_on_every_model_and_tier(running, catalog, models_dir):

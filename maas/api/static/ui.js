@@ -59,7 +59,7 @@
       const rows = [
         ["share", fmt(100 * t.share, 1, " %")], ["requests", fmtInt(t.requests)],
         ["p50", fmt(t.p50_ms, 1, " ms")], ["p99", fmt(t.p99_ms, 1, " ms")],
-        ["energy/req", sig(t.energy_j_per_request, "J")], ["carbon/req", mass(t.carbon_g_per_request)],
+        ["J / req", sig(t.energy_j_per_request, "J")], ["CO2 / req", mass(t.carbon_g_per_request)],
         ["queue", fmtInt(t.queue_depth)], ["in flight", fmtInt(t.in_flight)],
       ];
       for (const [k, v] of rows) {
