@@ -137,8 +137,60 @@ def _tensor(draw: st.DrawFn, name: str, datatype: str, natural: int | None, bina
 
 
 @st.composite
+def _valid_request(draw: st.DrawFn, models: tuple[str, ...]) -> FuzzRequest:
+    """A request the server should serve: a real model's input, valid hints, JSON or binary, maybe compressed."""
+    model = draw(st.sampled_from([m for m in models if m in MODEL_INPUTS] or list(MODEL_INPUTS)))
+    name, datatype, width = MODEL_INPUTS[model]
+    rows = draw(st.integers(1, 4))
+    binary = draw(st.booleans())
+    if datatype == "BYTES":
+        items = draw(st.lists(st.text(max_size=40), min_size=rows, max_size=rows))
+        tensor: dict = {"name": name, "shape": [rows], "datatype": "BYTES"}
+        raw = b"".join(struct.pack("<I", len(t.encode())) + t.encode() for t in items)
+        data: list = items
+    else:
+        values = draw(st.lists(st.floats(-1e3, 1e3, width=32), min_size=rows * width, max_size=rows * width))
+        tensor = {"name": name, "shape": [rows, width], "datatype": datatype}
+        raw = np.array(values, dtype="<f4").tobytes()
+        data = values
+    doc: dict = {"inputs": [tensor]}
+    params = {}
+    if draw(st.booleans()):
+        params["deadline_ms"] = draw(st.floats(1, 5000))
+    if draw(st.booleans()):
+        params["objective"] = draw(st.sampled_from(["latency", "balanced", "energy", "carbon"]))
+    if draw(st.integers(0, 3)) == 0:
+        params["tier"] = draw(st.sampled_from(["base-station", "optical-access", "ground", "satellite"]))
+    if draw(st.integers(0, 3)) == 0:
+        params["strict"] = draw(st.booleans())
+    if draw(st.integers(0, 3)) == 0:
+        params["binary_data_output"] = draw(st.booleans())
+    if params:
+        doc["parameters"] = params
+    headers = {"Content-Type": "application/json"}
+    if binary:
+        tensor["parameters"] = {"binary_data_size": len(raw)}
+        header = json.dumps(doc).encode()
+        body = header + raw
+        headers = {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))}
+    else:
+        tensor["data"] = data
+        body = json.dumps(doc).encode()
+    enc = draw(st.sampled_from(["identity", "identity", "gzip", "deflate"]))
+    if enc == "gzip":
+        body = gzip.compress(body)
+    elif enc == "deflate":
+        body = zlib.compress(body)
+    if enc != "identity":
+        headers["Content-Encoding"] = enc
+    return FuzzRequest(f"/v2/models/{model}/infer", headers, body, f"valid-{'binary' if binary else 'json'}+{enc}")
+
+
+@st.composite
 def v2_requests(draw: st.DrawFn, models: tuple[str, ...] = tuple(MODEL_INPUTS)) -> FuzzRequest:
     """One hostile (or valid) V2 infer request; see the module docstring."""
+    if draw(st.integers(0, 3)) == 0:  # a quarter are valid: they reach placement, the tier workers and encoding
+        return draw(_valid_request(models))
     model = draw(st.sampled_from(models) | st.sampled_from(["nope", "digits-mlp%2F..", "a" * 300]))
     path = f"/v2/models/{model}/infer"
     if draw(st.integers(0, 7)) == 0:
