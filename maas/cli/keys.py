@@ -1,7 +1,8 @@
 """``maas keys`` (create|list|revoke|rotate): API keys on the local database, or on a platform with ``--url``.
 
-Output ``-o table|json``; a new or rotated key is printed once. Exit codes: 0 ok, 1 store unavailable or refused by
-the server, 2 bad input (the message names the field and the allowed values). See ``maas.cli.remote``.
+Output ``-o table|wide|json|csv`` (``maas.tables``); a new or rotated key is printed once. Exit codes: 0 ok, 1 store
+unavailable or refused by the server, 2 bad input (the message names the field and the allowed values). See
+``maas.cli.remote``.
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ from typing import Annotated
 import typer
 
 from maas.errors import ConfigError, MaasError, ModelNotFound, NotReady
+from maas.tables import Col, View, render, text
 
-__all__ = ["app"]
+__all__ = ["app", "catalog_view"]
 
 app = typer.Typer(
     help="Model registry (push, list, show, rm) and the reference models (verify, build).",
@@ -28,7 +29,7 @@ app = typer.Typer(
 ModelsDirOpt = Annotated[
     Path | None, typer.Option("--models-dir", help="built models directory (default: settings models_dir)")
 ]
-OutputOpt = Annotated[str, typer.Option("-o", "--output", help="table or json")]
+OutputOpt = Annotated[str, typer.Option("-o", "--output", help="table (fitted to the width), wide, json or csv")]
 DataDirOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="registry data directory (default: settings data_dir)")
 ]
@@ -78,18 +79,38 @@ def _int_version(version: str | None, field: str) -> int | None:
 
 
 def _check_output(output: str) -> None:
-    if output not in ("table", "json"):
-        raise _fail(f"-o/--output: unknown format {output!r} (allowed: table, json)")
+    from maas.tables import check_output
+
+    message = check_output(output)
+    if message:
+        raise _fail(message)
 
 
-def _size(size_bytes: int | None) -> str:
-    if size_bytes is None:
-        return "?"
-    return f"{size_bytes / 1e6:.1f} MB" if size_bytes >= 1e6 else f"{size_bytes / 1e3:.1f} kB"
+def catalog_view(manifests) -> View:
+    """One row per (model, variant) of a built directory: name, variant, size, host ms p50 at batch 1 (1 thread),
+    agreement with fp32, quality, as the width allows (``-o wide``: the signatures too)."""
+    from maas.cli.models_registry import _figures, _inputs, _signature, variant_columns
 
-
-def _signature(specs) -> str:
-    return ", ".join(f"{s.name} {s.datatype}{s.shape}" for s in specs)
+    rows = []
+    for m in manifests:
+        for variant, spec in m.variants.items():
+            rows.append({
+                "model": f"{m.name} v{m.version}", "variant": variant, "task": m.task, "size_bytes": spec.size_bytes,
+                "b1": m.profile.get(variant, {}).get("host_ms_p50"), "agreement": _figures(spec.agreement),
+                "quality": _figures(dict(list(m.quality.items())[:2])), "inputs": _inputs(m),
+                "outputs": _signature(m.outputs),
+            })
+    var = [c for c in variant_columns() if c.get not in ("b4", "b16")]  # a built model is profiled at batch 1
+    cols = [
+        Col("model", "model", fmt=text, left=True),
+        var[0],
+        Col("task", "task", fmt=text, left=True, priority=5),
+        *var[1:],
+        Col("quality", "quality", fmt=text, left=True, wrap=True, priority=6),
+        Col("inputs", "inputs", fmt=text, left=True, wrap=True, priority=9),
+        Col("outputs", "outputs", fmt=text, left=True, wrap=True, priority=9),
+    ]
+    return View(None, cols, rows)
 
 
 @app.command("list")
@@ -105,20 +126,7 @@ def list_models(models_dir: ModelsDirOpt = None, output: OutputOpt = "table", da
     if output == "json":
         print(json.dumps([m.model_dump(mode="json") for m in catalog.manifests()], indent=2))
         return
-    for m in catalog.manifests():
-        print(f"{m.name} v{m.version}  ({m.task})")
-        print(f"  in:  {_signature(m.inputs)}" + ("  [text, tokenised by the platform]" if m.preprocessing else ""))
-        print(f"  out: {_signature(m.outputs)}")
-        for variant, spec in m.variants.items():
-            host_ms = m.profile.get(variant, {}).get("host_ms_p50")
-            timing = f"{host_ms:.3f} ms p50 (batch 1, 1 thread)" if host_ms is not None else "not profiled"
-            agreement = ", ".join(f"{k}={v:.4g}" for k, v in spec.agreement.items())
-            print(
-                f"  {variant:<5} {_size(spec.size_bytes):>9}  {timing}"
-                + (f"  vs fp32: {agreement}" if agreement else "")
-            )
-        headline = ", ".join(f"{k}={v:.4g}" for k, v in list(m.quality.items())[:2])
-        print(f"  quality: {headline}")
+    render(catalog_view(catalog.manifests()), output)
 
 
 @app.command()

@@ -16,11 +16,13 @@ import typer
 from maas.cli.common import EXIT_USAGE, errors_to_exit, fail, settings_from
 from maas.errors import Conflict
 from maas.settings import Settings
+from maas.tables import Col, View, check_output, render, text
 
-__all__ = ["app", "run_deploy", "status_rows"]
+__all__ = ["app", "run_deploy", "status_rows", "status_view", "history_view"]
 
 app = typer.Typer(help="Rollouts: status, history, promote, undo, abort.", no_args_is_help=True)
 ConfigOpt = typer.Option(None, "--config", "-c", help="Settings file (YAML); env MAAS_* and flags override it.")
+OutputOpt = typer.Option("table", "-o", "--output", help="table (fitted to the width), wide, json or csv.")
 
 
 def _say(message: str) -> None:
@@ -121,16 +123,77 @@ def status_rows(state, uplinks: list[dict]) -> list[dict]:
     return rows
 
 
+def _output(output: str, as_json: bool) -> str:
+    message = check_output(output)
+    if message:
+        raise fail(message, EXIT_USAGE)
+    return "json" if as_json else output
+
+
+def _summary(name: str, state) -> str:
+    return (
+        f"{name}: "
+        + (f"stable {state.stable.version}" if state.stable else "no stable version")
+        + (f", canary {state.canary.version} at {state.percent}%" if state.canary and state.percent else "")
+        + (f", takeover by {state.canary.version} in progress" if state.canary and not state.percent else "")
+        + (" (auto-rollback)" if state.auto_rollback else "")
+    )
+
+
+def status_view(name: str, state, rows: list[dict]) -> View:
+    """Role, version, tier and state always; then the canary's percent and the uplink (bytes sent of total,
+    windows used, ETA, next window) as the width allows."""
+    cols = [
+        Col("role", "role", fmt=text, left=True),
+        Col("version", "version"),
+        Col("tier", "tier", fmt=text, left=True),
+        Col("state", "state", fmt=text, left=True),
+        Col("canary", "percent", unit="%", priority=1),
+        Col("sent", "bytes_sent", unit="bytes", priority=1),
+        Col("total", "bytes_total", unit="bytes", priority=1),
+        Col("windows", "windows_used", unit="used", priority=3),
+        Col("ETA", "eta_s", fmt=_utc, left=True, priority=2),
+        Col("next window", "next_window_start_s", unit="start", fmt=_utc, left=True, priority=4),
+        Col("next window", "next_window_end_s", unit="end", fmt=_utc, left=True, priority=5),
+    ]
+    return View(_summary(name, state), cols, rows)
+
+
+def _history_row(e) -> dict:
+    s = e.state
+    canary = None
+    if s.canary is not None:
+        canary = f"v{s.canary.version} " + (f"{s.percent}%" if s.percent else "(takeover)")
+    return {"seq": e.seq, "at_s": e.at_s, "action": e.action,
+            "stable": f"v{s.stable.version} on {','.join(s.stable.tiers)}" if s.stable else "nothing stable",
+            "canary": canary, "reason": e.reason}
+
+
+def history_view(entries) -> View:
+    """Sequence, time and action always; then the stable version and the canary it left, and why."""
+    cols = [
+        Col("seq", "seq"),
+        Col("at", "at_s", fmt=_utc, left=True),
+        Col("action", "action", fmt=text, left=True),
+        Col("stable", "stable", fmt=text, left=True, priority=1),
+        Col("canary", "canary", fmt=text, left=True, priority=1),
+        Col("reason", "reason", fmt=text, left=True, wrap=True, priority=2),
+    ]
+    return View(None, cols, [_history_row(e) for e in entries])
+
+
 @app.command()
 def status(
     name: str = typer.Argument(..., help="Model name."),
-    as_json: bool = typer.Option(False, "--json", help="JSON for scripts."),
+    as_json: bool = typer.Option(False, "--json", help="JSON for scripts (the same as -o json)."),
+    output: str = OutputOpt,
     config: Path | None = ConfigOpt,
 ) -> None:
     """Per tier: ready / deploying / uplinking, bytes sent/total, windows used, next window and ETA."""
     from maas.registry.uplink import UplinkTracker
     from maas.tiers import load_topology
 
+    output = _output(output, as_json)
     settings = settings_from(config)
     with errors_to_exit():
         store = _store(settings)
@@ -142,47 +205,30 @@ def status(
         tracker = UplinkTracker(store.engine, settings.data_dir, topology, time_scale=settings.uplink_time_scale)
         uplinks = [u.to_dict() for u in tracker.rollout_status(name)] if tracker.tiers else []
     rows = status_rows(state, uplinks)
-    if as_json:
+    if output == "json":
         print(json.dumps({"model": name, "state": state.to_dict(), "tiers": rows, "uplinks": uplinks}, indent=2))
         return
-    print(
-        f"{name}: "
-        + (f"stable {state.stable.version}" if state.stable else "no stable version")
-        + (f", canary {state.canary.version} at {state.percent}%" if state.canary and state.percent else "")
-        + (f", takeover by {state.canary.version} in progress" if state.canary and not state.percent else "")
-        + (" (auto-rollback)" if state.auto_rollback else "")
-    )
-    for r in rows:
-        line = f"  {r['role']:<7} v{r['version']:<4} {r['tier']:<15} {r['state']:<10}"
-        if "bytes_total" in r:
-            line += (
-                f" {r['bytes_sent']}/{r['bytes_total']} B, {r['windows_used']} window(s) used, next window "
-                f"{_utc(r['next_window_start_s'])} - {_utc(r['next_window_end_s'])}, ETA {_utc(r['eta_s'])}"
-            )
-        print(line)
+    render(status_view(name, state, rows), output)
 
 
 @app.command()
 def history(
     name: str = typer.Argument(..., help="Model name."),
-    as_json: bool = typer.Option(False, "--json", help="JSON for scripts."),
+    as_json: bool = typer.Option(False, "--json", help="JSON for scripts (the same as -o json)."),
+    output: str = OutputOpt,
     config: Path | None = ConfigOpt,
 ) -> None:
     """Every rollout action on NAME, oldest first, with the state it left and why."""
+    output = _output(output, as_json)
     settings = settings_from(config)
     with errors_to_exit():
         entries = _store(settings).history(name)
     if not entries:
         raise fail(f"{name}: no rollout history", EXIT_USAGE)
-    if as_json:
+    if output == "json":
         print(json.dumps([e.to_dict() for e in entries], indent=2))
         return
-    for e in entries:
-        s = e.state
-        now = f"stable v{s.stable.version} on {','.join(s.stable.tiers)}" if s.stable else "nothing stable"
-        if s.canary is not None:
-            now += f"; canary v{s.canary.version} " + (f"{s.percent}%" if s.percent else "(takeover)")
-        print(f"{e.seq:>3} {_utc(e.at_s)} {e.action:<9} {now}" + (f"  [{e.reason}]" if e.reason else ""))
+    render(history_view(entries), output)
 
 
 def _act(action: str, name: str, config: Path | None) -> None:

@@ -2,9 +2,10 @@
 
 They work on the local database from settings (``--data-dir``, ``--database-url``, ``--config``; the schema is
 migrated first), or with ``--url`` (env ``MAAS_URL``) on a running platform through its admin API (``--admin-key``,
-env ``MAAS_ADMIN_KEY``, default ``<data dir>/admin.key``; see ``maas.cli.remote``). Output ``-o table|json``, the
-same either way. Exit codes: 0 ok, 1 store unavailable or refused by the server (its error printed), 2 bad input
-(the message names the field and the allowed values). A mutation is one transaction: when it fails, nothing changed.
+env ``MAAS_ADMIN_KEY``, default ``<data dir>/admin.key``; see ``maas.cli.remote``). Output ``-o table|wide|json|csv``
+(``maas.tables``), the same either way. Exit codes: 0 ok, 1 store unavailable or refused by the server (its error
+printed), 2 bad input (the message names the field and the allowed values). A mutation is one transaction: when it
+fails, nothing changed.
 Mount with ``app.add_typer(tenants.tenants_app, name="tenants")`` and ``app.add_typer(tenants.keys_app, name="keys")``.
 """
 

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from sqlalchemy import Engine
@@ -18,6 +18,8 @@ from maas.clock import WallClock
 from maas.metering import Keys, TenantInfo, Tenants, load_server_secret
 from maas.metering.keys import IssuedKey, KeyInfo
 from maas.store import make_engine, migrate
+from maas.tables import OUTPUTS, Col, View, render, text
+from maas.tables import check_output as _allowed
 
 __all__ = [
     "ConfigOpt",
@@ -30,12 +32,14 @@ __all__ = [
     "print_tenants",
     "print_issued",
     "print_keys",
+    "tenants_view",
+    "keys_view",
 ]
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="settings YAML file")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="state directory (default .maas)")]
 DatabaseOpt = Annotated[str | None, typer.Option("--database-url", help="SQLAlchemy URL (default SQLite in data dir)")]
-OutputOpt = Annotated[str, typer.Option("-o", "--output", help="table or json")]
+OutputOpt = Annotated[str, typer.Option("-o", "--output", help="table (fitted to the width), wide, json or csv")]
 
 
 def _engine(config: Path | None, data_dir: Path | None, database_url: str | None) -> tuple[Engine, Path]:
@@ -77,46 +81,53 @@ def keys_store(
 
 
 def check_output(output: str) -> None:
-    if output not in ("table", "json"):
-        raise fail(f"-o/--output: unknown format {output!r} (allowed: table, json)", EXIT_USAGE)
+    message = _allowed(output, OUTPUTS)
+    if message:
+        raise fail(message, EXIT_USAGE)
 
 
 def _time(t_s: float | None) -> str:
     return "-" if t_s is None else dt.datetime.fromtimestamp(t_s, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> None:
-    cells = [headers] + [["-" if v is None else str(v) for v in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for row in cells:
-        print("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip())
+def _names(names: tuple[str, ...] | None) -> str:
+    return ",".join(names) if names else "all"
+
+
+def _state(t: TenantInfo) -> str:
+    return "deleted " + _time(t.deleted_at_s) if t.deleted else "active"
+
+
+def tenants_view(tenants: list[TenantInfo]) -> View:
+    """Name and state always; then priority, tiers, limits, objective, site as the width allows (``-o wide``: all,
+    with burst, the energy and carbon budgets, the deadline and the contact)."""
+    limit = lambda name: lambda t: getattr(t.limits, name)  # noqa: E731
+    cols = [
+        Col("name", "name", fmt=text, left=True),
+        Col("prio", "priority", priority=1),
+        Col("objective", "default_objective", fmt=text, left=True, priority=3),
+        Col("site", "default_site", fmt=text, left=True, priority=4),
+        Col("tiers", lambda t: _names(t.allowed_tiers), fmt=text, left=True, priority=1),
+        Col("models", lambda t: _names(t.allowed_models), fmt=text, left=True, priority=2),
+        Col("rpm", limit("rpm"), unit="req/min", priority=2),
+        Col("burst", limit("burst"), unit="req", priority=9),
+        Col("per day", limit("requests_per_day"), unit="req", priority=3),
+        Col("per month", limit("requests_per_month"), unit="req", priority=4),
+        Col("conc", limit("max_concurrent"), priority=4),
+        Col("energy", limit("energy_j_per_day"), unit="J/day", priority=9),
+        Col("carbon", limit("carbon_g_per_month"), unit="g/month", priority=9),
+        Col("deadline", "default_deadline_ms", unit="ms", priority=9),
+        Col("contact", "contact", fmt=text, left=True, priority=9),
+        Col("state", _state, fmt=text, left=True),
+    ]
+    return View(None, cols, tenants)
 
 
 def print_tenants(tenants: list[TenantInfo], output: str) -> None:
     if output == "json":
         print(json.dumps([t.to_dict() for t in tenants], indent=2))
         return
-    rows = []
-    for t in tenants:
-        limits = t.limits
-        rows.append(
-            [
-                t.name,
-                t.priority,
-                t.default_objective,
-                t.default_site,
-                ",".join(t.allowed_tiers) if t.allowed_tiers else "all",
-                ",".join(t.allowed_models) if t.allowed_models else "all",
-                limits.rpm,
-                limits.requests_per_day,
-                limits.requests_per_month,
-                limits.max_concurrent,
-                "deleted " + _time(t.deleted_at_s) if t.deleted else "active",
-            ]
-        )
-    _table(
-        ["NAME", "PRIO", "OBJECTIVE", "SITE", "TIERS", "MODELS", "RPM", "PER_DAY", "PER_MONTH", "CONC", "STATE"], rows
-    )
+    render(tenants_view(tenants), output)
 
 
 def print_issued(issued: IssuedKey, output: str) -> None:
@@ -135,13 +146,24 @@ def print_issued(issued: IssuedKey, output: str) -> None:
     print("store this key now: it is not shown again", file=sys.stderr)
 
 
+def keys_view(keys: list[KeyInfo], now_s: float) -> View:
+    """Key id, tenant and status always; then label, scope, expiry, the key's display form, creation time."""
+    cols = [
+        Col("key id", "key_id", fmt=text, left=True),
+        Col("key", "display", fmt=text, left=True, priority=4),
+        Col("scope", "scope", fmt=text, left=True, priority=2),
+        Col("tenant", "tenant", fmt=text, left=True),
+        Col("label", "label", fmt=text, left=True, priority=1),
+        Col("status", lambda k: k.status(now_s), fmt=text, left=True),
+        Col("created", lambda k: k.created_at_s, fmt=_time, left=True, priority=3),
+        Col("expires", lambda k: k.expires_at_s, fmt=_time, left=True, priority=2),
+    ]
+    return View(None, cols, keys)
+
+
 def print_keys(keys: list[KeyInfo], output: str) -> None:
     now = WallClock().now_s()
     if output == "json":
         print(json.dumps([k.to_dict(now) for k in keys], indent=2))
         return
-    rows = [
-        [k.key_id, k.display, k.scope, k.tenant, k.label, k.status(now), _time(k.created_at_s), _time(k.expires_at_s)]
-        for k in keys
-    ]
-    _table(["KEY_ID", "KEY", "SCOPE", "TENANT", "LABEL", "STATUS", "CREATED", "EXPIRES"], rows)
+    render(keys_view(keys, now), output)

@@ -2,8 +2,8 @@
 ``--url`` (env ``MAAS_URL``) from a running platform's ``GET /admin/usage`` (``--admin-key``, env ``MAAS_ADMIN_KEY``,
 default ``<data dir>/admin.key``; see ``maas.cli.remote``).
 
-Mount with ``usage.register(app)``. Output ``-o table|json|csv`` (CSV: the grouped rows, no total line), the same
-either way. Exit codes: 0 ok, 1 store unavailable or refused by the server, 2 bad input (the message names the
+Mount with ``usage.register(app)``. Output ``-o table|wide|json|csv`` (tables through ``maas.tables``: the columns
+that fit the width, ``wide`` all; CSV: the grouped rows, no total line), the same either way. Exit codes: 0 ok, 1 store unavailable or refused by the server, 2 bad input (the message names the
 field and the allowed values).
 """
 
@@ -20,10 +20,11 @@ import typer
 
 from maas.cli.common import EXIT_USAGE, errors_to_exit, fail, settings_from
 from maas.cli.remote import AdminKeyOpt, UrlOpt, admin_client, remote_usage
+from maas.tables import Col, View, render, scaled, text
 
-__all__ = ["register", "usage_command"]
+__all__ = ["register", "usage_command", "usage_view"]
 
-FORMATS = ("table", "json", "csv")
+FORMATS = ("table", "wide", "json", "csv")
 FIGURES = ("requests", "ok", "refused", "failed", "energy_j", "carbon_g", "latency_mean_ms", "latency_p99_ms")
 TIME_FORMATS = "YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (UTC unless an offset is given), or seconds since the epoch"
 
@@ -58,22 +59,27 @@ def _groups(value: str) -> list[str]:
     return groups
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def _print_table(groups: list[str], report: dict[str, Any]) -> None:
-    headers = [*groups, *FIGURES]
-    lines = [headers] + [[_cell(row.get(h)) for h in headers] for row in report["rows"]]
-    total = report["total"]
-    lines.append(["total" if i == 0 else "" for i in range(len(groups))] + [_cell(total.get(f)) for f in FIGURES])
-    widths = [max(len(line[i]) for line in lines) for i in range(len(headers))]
-    for line in lines:
-        print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+def usage_view(groups: list[str], report: dict[str, Any]) -> View:
+    """The grouped rows and a total row: the groups and requests always, then ok/refused/failed, energy, carbon,
+    latency as the width allows (``-o wide``: all, with deadlines met and bytes)."""
+    labels = groups or ["usage"]  # no groups: the total alone, labelled
+    cols = [Col(g, g, fmt=text, left=True) for g in labels]
+    cols += [
+        Col("requests", "requests"),
+        Col("ok", "ok", priority=1),
+        Col("refused", "refused", priority=2),
+        Col("failed", "failed", priority=2),
+        Col("energy", "energy_j", unit="J", priority=1),
+        Col("carbon", "carbon_g", unit="mg CO2", fmt=scaled(1e3), priority=2),
+        Col("latency", "latency_mean_ms", unit="mean ms", priority=3),
+        Col("latency", "latency_p99_ms", unit="p99 ms", priority=3),
+        Col("deadline met", "deadline_met", priority=9),
+        Col("bytes", lambda r: f"{r.get('bytes_in', '-')}/{r.get('bytes_out', '-')}", unit="in/out", fmt=text,
+            priority=9),
+    ]
+    total = {**report["total"], **{g: "" for g in labels}, labels[0]: "total"}
+    rows = report["rows"] if groups else []
+    return View(None, cols, [*rows, total])
 
 
 def usage_command(
@@ -86,7 +92,7 @@ def usage_command(
             "--group-by", help="comma-separated: day, month, tenant, key, model, version, tier, site, status; or none"
         ),
     ] = "day,model,tier",
-    output: Annotated[str, typer.Option("-o", "--output", help="table, json or csv")] = "table",
+    output: Annotated[str, typer.Option("-o", "--output", help="table (fitted to the width), wide, json or csv")] = "table",
     url: UrlOpt = None,
     admin_key: AdminKeyOpt = None,
     config: Annotated[Path | None, typer.Option("--config", help="settings YAML file")] = None,
@@ -120,7 +126,7 @@ def usage_command(
         for row in report["rows"]:
             writer.writerow(["" if row.get(h) is None else row.get(h) for h in headers])
     else:
-        _print_table(groups, report)
+        render(usage_view(groups, report), output)
 
 
 def _local_report(

@@ -59,9 +59,13 @@ def test_tenant_lifecycle(maas) -> None:
     assert created[0]["name"] == "acme" and created[0]["allowed_tiers"] == ["ground", "satellite"]
     table = maas("tenants", "list")
     assert table.exit_code == 0
-    lines = table.stdout.splitlines()
-    assert lines[0].split()[:3] == ["NAME", "PRIO", "OBJECTIVE"]
-    assert lines[1].split()[:5] == ["acme", "8", "carbon", "-", "ground,satellite"]
+    lines = table.stdout.splitlines()  # header, units, rule, rows (at 80 columns: name, prio, tiers...)
+    assert lines[0].split()[:2] == ["name", "prio"] and lines[2].startswith("----")
+    assert lines[3].split()[:2] == ["acme", "8"] and lines[3].split()[-1] == "active"
+    assert "ground,satellite" in lines[3].split()
+    wide = maas("tenants", "list", "-o", "wide").stdout.splitlines()
+    assert wide[0].split()[:5] == ["name", "prio", "objective", "site", "tiers"]
+    assert wide[3].split()[:5] == ["acme", "8", "carbon", "-", "ground,satellite"]
     updated = _json(
         maas(
             "tenants", "update", "acme", "--tiers", "all", "--clear", "burst", "--requests-per-day", "100", "-o", "json"
@@ -87,7 +91,7 @@ def test_tenant_lifecycle(maas) -> None:
             ["tenants", "create", "acme", "--priority", "12"],
             "priority: 12 is out of range (allowed: an integer in [0, 9])",
         ),
-        (["tenants", "create", "acme", "-o", "yaml"], "-o/--output: unknown format 'yaml' (allowed: table, json)"),
+        (["tenants", "create", "acme", "-o", "yaml"], "-o/--output: unknown format 'yaml' (allowed: table, wide, json, csv)"),
         (["tenants", "update", "ghost", "--rpm", "5"], "no tenant named 'ghost'"),
         (["tenants", "update", "ghost"], "nothing to update"),
         (["tenants", "update", "ghost", "--clear", "name"], "--clear: 'name' cannot be cleared (allowed: contact"),

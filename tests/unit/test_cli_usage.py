@@ -36,11 +36,12 @@ def cli(tmp_path):
 def test_table_has_rows_and_total(cli) -> None:
     result = cli("--group-by", "tenant", "--since", "2026-11-01")
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
-    assert lines[0].split() == ["tenant", *usage.FIGURES]
-    assert lines[1].split()[:5] == ["acme", "5", "3", "1", "1"]
-    assert lines[2].split()[:3] == ["gone", "1", "1"]
-    assert lines[3].split()[:4] == ["total", "6", "4", "1"]
+    lines = result.output.splitlines()  # header, units, rule, rows, total
+    assert lines[0].split()[:5] == ["tenant", "requests", "ok", "refused", "failed"]
+    assert "J" in lines[1].split() and lines[2].startswith("------")
+    assert lines[3].split()[:5] == ["acme", "5", "3", "1", "1"]
+    assert lines[4].split()[:3] == ["gone", "1", "1"]
+    assert lines[5].split()[:4] == ["total", "6", "4", "1"]
 
 
 def test_json_and_csv(cli) -> None:
@@ -56,7 +57,7 @@ def test_json_and_csv(cli) -> None:
 @pytest.mark.parametrize(
     ("args", "field", "allowed"),
     [
-        (["-o", "xml"], "-o/--output", "table, json, csv"),
+        (["-o", "xml"], "-o/--output", "table, wide, json, csv"),
         (["--group-by", "day,colour"], "--group-by", "day, month, tenant"),
         (["--group-by", "day,day"], "--group-by", "allowed"),
         (["--since", "yesterday"], "--since", "YYYY-MM-DD"),

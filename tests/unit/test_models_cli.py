@@ -19,7 +19,10 @@ def test_list_shows_every_model_with_variants(models_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     for name in ("digits-mlp v1", "maintenance-clf v1", "minilm-embed v1"):
         assert name in result.output
-    assert result.output.count("\n  int8 ") == 3 and "tokenised by the platform" in result.output
+    rows = [line.split() for line in result.output.splitlines()]
+    assert sum(1 for r in rows if len(r) > 2 and r[2] == "int8") == 3  # one row per (model, variant)
+    wide = runner.invoke(app, ["list", "--models-dir", str(models_dir), "-o", "wide"]).output
+    assert "tokenised by" in wide and "test_accuracy=" in wide
 
 
 def test_list_json_is_the_manifests(models_dir: Path) -> None:
@@ -37,7 +40,7 @@ def test_show_and_unknown_model(models_dir: Path) -> None:
 
 def test_bad_output_format_exits_2(models_dir: Path) -> None:
     result = runner.invoke(app, ["list", "--models-dir", str(models_dir), "-o", "xml"])
-    assert result.exit_code == 2 and "allowed: table, json" in result.output
+    assert result.exit_code == 2 and "allowed: table, wide, json, csv" in result.output
 
 
 def test_verify_catches_a_changed_artifact(models_dir: Path, tmp_path: Path) -> None:

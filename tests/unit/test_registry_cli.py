@@ -23,7 +23,10 @@ def test_push_list_show_rm(tmp_path: Path) -> None:
     again = runner.invoke(app, ["push", str(model), "--name", "churn-clf", *data])
     assert again.exit_code == 0 and "nothing changed" in again.output
     listed = runner.invoke(app, ["list", *data])
-    assert listed.exit_code == 0 and listed.output.startswith("churn-clf:1  ready")
+    assert listed.exit_code == 0 and listed.output.startswith("model")
+    rows = [line.split() for line in listed.output.splitlines()[3:]]  # header, units, rule, then a row per variant
+    assert [r[:3] for r in rows if r and r[0] == "churn-clf:1"] == [["churn-clf:1", "fp32", "ready"],
+                                                                    ["churn-clf:1", "int8", "ready"]]
     shown = json.loads(runner.invoke(app, ["show", "churn-clf", *data]).output)
     assert shown["version"] == 1 and shown["manifest"]["outputs"][1]["name"] == "probabilities"
     assert runner.invoke(app, ["rm", "churn-clf:1", *data]).output == "removed churn-clf:1\n"
