@@ -110,7 +110,7 @@ def test_a_tenant_as_an_operator_sets_it_up_keys_limits_and_usage(running):
     base, env, _, data_dir = running
     url = f"{base}/v2/models/digits-mlp/infer"
     body = {"inputs": v2_inputs("digits-mlp")}
-    created = _cli("tenants", "create", "acme", "--rpm", "120", "--energy-j-per-day", "50", env=env)
+    created = _cli("tenants", "create", "acme", "--rpm", "120", "--burst", "60", "--energy-j-per-day", "50", env=env)
     assert created.returncode == 0, created.stderr
     residency = _cli("tenants", "update", "acme", "--tiers", "base-station,optical-access,ground", env=env)
     assert residency.returncode == 0, residency.stderr
@@ -135,7 +135,7 @@ def test_a_tenant_as_an_operator_sets_it_up_keys_limits_and_usage(running):
     assert pinned.status_code == 403 and "not allowed for tenant 'acme'" in pinned.json()["error"]
     for _ in range(40):
         assert send(body).status_code == 200
-    burst = [send(body) for _ in range(100)]  # 120 rpm: the bucket runs dry within this burst
+    burst = [send(body) for _ in range(100)]  # a bucket of 60 at 2 per second runs dry within this burst
     refused = [r for r in burst if r.status_code == 429]
     assert refused and refused[0].json()["reason"] == "rate_limit" and int(refused[0].headers["retry-after"]) >= 1
     assert refused[0].headers["x-ratelimit-remaining-requests"] == "0"
