@@ -231,15 +231,16 @@ def _rich(view: View, cols: Sequence[Col], width: int, color: bool) -> str:
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     widths, rows = _layout(view, cols, width)
     two = any(c.unit for c in cols)
     table = Table(title=view.title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     for c, w in zip(cols, widths, strict=True):
-        table.add_column(f"{c.header}\n{c.unit}" if two else c.header, justify="left" if c.left else "right",
+        table.add_column(Text(f"{c.header}\n{c.unit}" if two else c.header), justify="left" if c.left else "right",
                          no_wrap=True, min_width=w, max_width=w, overflow="fold")
     for row in rows:
-        table.add_row(*["\n".join(cell) for cell in row])
+        table.add_row(*[Text("\n".join(cell)) for cell in row])  # plain text: "[...]" in a cell is not markup
     buf = io.StringIO()
     console = Console(file=buf, width=max(width, sum(widths) + _GAP * len(cols)), force_terminal=color,
                       color_system="standard" if color else None, highlight=False, soft_wrap=False)

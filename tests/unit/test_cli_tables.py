@@ -175,3 +175,11 @@ def test_not_a_terminal_prints_plain_text_at_the_columns_env(monkeypatch) -> Non
     assert "\x1b[" not in out and "─" not in out  # no colour, no box drawing
     assert max(len(line) for line in out.splitlines()) <= 40
     assert "aaaaaaaaaaaa" in out and "cccccccccccc" not in out
+
+
+def test_square_brackets_in_a_cell_are_text_not_markup_on_a_terminal() -> None:
+    from maas.tables import Col, View, to_text
+
+    view = View(None, [Col("label", left=True, fmt=str)], [{"label": "[text, ...] and [bold]x[/bold]"}])
+    out = to_text(view, 80, terminal=True)
+    assert "[text, ...] and [bold]x[/bold]" in out
