@@ -12,7 +12,7 @@ from maas.clock import WallClock
 from maas.loadtest.stubserver import free_port
 from maas.serving import platform
 from maas.serving.readiness import wait_until_serving
-from maas.serving.tier_deployment import app_name
+from maas.serving.tier_deployment import parse_versioned_app_name
 from maas.settings import load_settings
 from tests.support.reference import v2_inputs
 
@@ -23,11 +23,18 @@ def test_replicas_land_on_their_tier_nodes_and_serve(tier_cluster, models_dir, t
     placements = {"digits-mlp": list(topology.tier_names)}
     platform.start_serve(settings)
     platform.deploy_models(settings, placements)
+    apps = {}  # tier -> the Serve app of digits-mlp there (``model:version@tier``)
+    for name in serve.status().applications:
+        parsed = parse_versioned_app_name(name)
+        if parsed is not None and parsed[0] == "digits-mlp":
+            apps[parsed[2]] = name
+    assert sorted(apps) == sorted(topology.tier_names), apps
+
     # Serve's throughput mode runs handles on the caller's event loop: ask every replica from one loop.
     async def where_all() -> dict[str, dict]:
         out = {}
         for tier in topology.tier_names:
-            name = app_name("digits-mlp", tier)
+            name = apps[tier]
             out[tier] = await serve.get_deployment_handle(name, app_name=name).where.remote()
         return out
 
