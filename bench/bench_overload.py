@@ -21,6 +21,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 FACTORS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0)
+# The generator shares 2 cores with Ray and the platform: its dispatch lateness bound is looser than the harness's
+# 5 ms default (the figures still come from the intended send time, so lateness is inside the latencies).
+LATENESS_MS = 25.0
 CONFIGS = {"admission off (before)": None, "admission on, shed_factor 1.25 (after)": 1.25}
 
 
@@ -31,7 +34,8 @@ def _spec(url: str, key: str, rate: float, duration_s: float, seed: int) -> Any:
 
     return LoadTestSpec(url=url, mix=default_mix(), arrival=ArrivalSpec(rate_rps=rate, duration_s=duration_s),
                         seed=seed, warmup_s=2.0, timeout_s=5.0, headers={"Authorization": f"Bearer {key}"},
-                        min_duration_s=min(10.0, duration_s * 0.5), min_requests=100, max_lateness_p99_ms=5.0)
+                        min_duration_s=min(10.0, duration_s * 0.5), min_requests=100,
+                        max_lateness_p99_ms=LATENESS_MS)
 
 
 def _point(rate: float, s: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +60,7 @@ def measure_capacity(url: str, key: str, duration_s: float) -> dict[str, Any]:
               f"{t.attainment:.4f} valid {t.valid}", file=sys.stderr, flush=True)
         return t
 
-    return find_capacity(measure, 25.0, 3000.0, tolerance=0.08, max_trials=10, max_repeats=1).to_dict()
+    return find_capacity(measure, 25.0, 3000.0, tolerance=0.1, max_trials=9, max_repeats=1).to_dict()
 
 
 def run_curve(url: str, key: str, peak_rps: float, duration_s: float) -> list[dict[str, Any]]:
@@ -155,8 +159,8 @@ def plot(doc: dict[str, Any], path: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--peak-rps", type=float, default=None, help="skip find-peak and use this capacity")
-    ap.add_argument("--duration-s", type=float, default=14.0, help="per rate")
-    ap.add_argument("--capacity-trial-s", type=float, default=12.0)
+    ap.add_argument("--duration-s", type=float, default=12.0, help="per rate")
+    ap.add_argument("--capacity-trial-s", type=float, default=10.0)
     ap.add_argument("--only", choices=("before", "after"), default=None)
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "overload.json")
     ap.add_argument("--png", type=Path, default=ROOT / "docs" / "img" / "overload.png")
