@@ -16,6 +16,7 @@ With ``settings.auth`` false every request runs as the tenant ``anonymous`` with
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -78,6 +79,7 @@ class ServiceGuard:
         self.observers: list = []  # callables given every usage record as it is journalled (e.g. metrics)
         self._id_prefix = uuid.uuid4().hex[:16] + "-"  # request ids: 64 random bits per replica + a counter
         self._ids = itertools.count(1)
+        self._ticker_started = False
         self._limits: dict[object, TenantLimits] = {}  # the tenant's Limits value -> its TenantLimits (validated once)
 
     # -- per request ---------------------------------------------------------------------------------------
@@ -100,6 +102,7 @@ class ServiceGuard:
         assert tenant is not None
         if tenant.allowed_models is not None and model not in tenant.allowed_models:
             raise Forbidden(f"model {model!r} is not available to tenant {tenant.name!r}")
+        self._ensure_lease_ticker()
         admission = self.limiter.admit(tenant.name, self._limits_of(tenant.limits))
         ticket = Ticket(request_id, principal, tenant.name, admission, admission.headers())
         if not admission.ok:
@@ -108,6 +111,26 @@ class ServiceGuard:
             self._journal_refusal(ticket, model, error)
             raise error
         return ticket
+
+    def _ensure_lease_ticker(self) -> None:
+        """Every lease period, on the request path's event loop, give back leases a quiet tenant did not use."""
+        if self._ticker_started:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (a synchronous caller): leases lapse as the authority allows
+            return
+        self._ticker_started = True
+        period_s = self.limiter.lease_s
+
+        def tick() -> None:
+            try:
+                self.limiter.return_idle()
+            except Exception:  # the authority is away: its grace rule counts the tokens as used, never more
+                log.warning("could not give back idle leases", exc_info=True)
+            loop.call_later(period_s, tick)
+
+        loop.call_later(period_s, tick)
 
     def _limits_of(self, limits: object) -> TenantLimits:
         got = self._limits.get(limits)

@@ -171,6 +171,33 @@ class LocalLimiter:
         counters.month_carbon_g += st.carbon_g
         return counters
 
+    def return_idle(self) -> int:
+        """Give back the unused tokens of leases that have run out of time (a tenant that went quiet), before the
+        authority's grace ends and it counts them as used; returns how many leases went back. The gateway calls
+        it every lease period, so a burst of 3 requests costs 3 of a daily quota, not a whole lease."""
+        now_s = self._clock.now_s()
+        idle = [t for t, st in self._tenants.items() if st.lease_id is not None and st.tokens > 0
+                and now_s >= st.expires_at_s]
+        for tenant in idle:
+            self._give_back_now(tenant, self._tenants[tenant], now_s)
+        return len(idle)
+
+    def _give_back_now(self, tenant: str, st: _Local, now_s: float) -> None:
+        self.round_trips += 1
+        self._authority.lease(
+            tenant,
+            st.limits or TenantLimits(),
+            self.holder,
+            0,
+            returned_lease_id=st.lease_id,
+            unused=st.tokens,
+            in_flight=st.in_flight,
+            energy_j=st.energy_j,
+            carbon_g=st.carbon_g,
+            now_s=now_s,
+        )
+        st.lease_id, st.tokens, st.energy_j, st.carbon_g = None, 0, 0.0, 0.0
+
     def flush(self) -> None:
         """Give back every unused token and report pending energy/carbon (shutdown, or a periodic tick)."""
         for tenant, st in self._tenants.items():

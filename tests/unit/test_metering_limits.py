@@ -305,3 +305,20 @@ def test_energy_reported_through_leases_exhausts_budget() -> None:
     refused = front.admit("t", limits)
     assert (refused.reason, refused.reset_at_s) == ("energy_budget", utc(2026, 11, 22))
     assert auth.energy_pressure("t", limits) == 1.0
+
+
+def test_a_quiet_tenant_gives_its_unused_lease_back_so_a_burst_costs_only_what_it_used() -> None:
+    clock = ManualClock(datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc).timestamp())
+    auth = LimitAuthority(clock, lease_s=1.0)
+    front = LocalLimiter(auth, "r0", clock, lease_s=1.0)
+    limits = TenantLimits(rpm=600, requests_per_day=1000)
+    for _ in range(3):
+        assert front.admit("acme", limits).ok
+    leased = auth.usage("acme").day_requests
+    assert leased > 3  # the replica took a lease ahead of demand
+    clock.advance(0.5)
+    assert front.return_idle() == 0  # the lease is still running: nothing to give back yet
+    clock.advance(0.6)
+    assert front.return_idle() == 1
+    assert auth.usage("acme").day_requests == 3  # the day's quota counts the 3 requests, not the lease
+    assert front.return_idle() == 0
