@@ -12,8 +12,17 @@ This module does not import ray, so it can be used before ray's constants are re
 from __future__ import annotations
 
 import os
+import socket
+import uuid
 
-__all__ = ["RAY_ENV", "apply_ray_env"]
+__all__ = ["RAY_ENV", "HAPROXY_ENV", "apply_ray_env", "haproxy_env"]
+
+HAPROXY_ENV = (
+    "RAY_SERVE_HAPROXY_STATS_PORT",
+    "RAY_SERVE_HAPROXY_METRICS_PORT",
+    "RAY_SERVE_HAPROXY_SOCKET_PATH",
+    "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH",
+)
 
 RAY_ENV: dict[str, str] = {
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
@@ -24,9 +33,31 @@ RAY_ENV: dict[str, str] = {
 }
 
 
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def haproxy_env() -> dict[str, str]:
+    """HAProxy's stats and metrics ports and admin sockets for one platform: Ray Serve defaults them to fixed
+    values (8404, 9101, ``/tmp/haproxy-serve/*.sock``), so a second Serve on the host (another run, a test, a
+    benchmark) or a socket left by a killed run collided with this one. Free ports and a socket directory of
+    its own instead."""
+    sockets = f"/tmp/maas-haproxy-{uuid.uuid4().hex[:10]}"  # short: a socket path must fit in 107 bytes
+    return {
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{sockets}/admin.sock",
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{sockets}/metrics.sock",
+    }
+
+
 def apply_ray_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     """Set the variables in ``environ`` (default ``os.environ``) unless already set; return the environment."""
     env = os.environ if environ is None else environ
     for key, value in RAY_ENV.items():
         env.setdefault(key, value)
+    if not all(key in env for key in HAPROXY_ENV):  # one platform's HAProxy settings stay together
+        env.update({k: v for k, v in haproxy_env().items() if k not in env})
     return env

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from maas.loadtest.stubserver import free_port
+from maas.serving.ray_env import HAPROXY_ENV
 from maas.polling import PollTimeout, poll_until
 
 MAAS = str(Path(sys.executable).parent / "maas")
@@ -43,7 +44,7 @@ def running(models_dir, tmp_path_factory):
     port = free_port()
     env = {**os.environ, "MAAS_PORT": str(port), "MAAS_MODELS_DIR": str(models_dir), "RAY_TMPDIR": str(ray_tmp),
            "MAAS_DATA_DIR": str(data_dir)}
-    for inherited in ("MAAS_RAY_ADDRESS", "RAY_ADDRESS"):
+    for inherited in ("MAAS_RAY_ADDRESS", "RAY_ADDRESS", *HAPROXY_ENV):  # maas run chooses its own HAProxy ports
         env.pop(inherited, None)
     proc = subprocess.Popen([MAAS, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
