@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from maas.loadtest.stubserver import free_port
-from maas.serving.ray_env import HAPROXY_ENV
 from maas.polling import PollTimeout, poll_until
+from maas.serving.ray_env import HAPROXY_ENV
 
 MAAS = str(Path(sys.executable).parent / "maas")
 
