@@ -103,6 +103,8 @@ class LivePlacer:
         got = self.placer.place(route, tiers, host, queues, self.clock.now_s(), key=key,
                                 platform_ms=self._platform_ms)
         if isinstance(got, NoPlacement):
+            if got.shed:  # nothing completes while all is shed: the learned hop relaxes, or admission latches shut
+                self._platform_ms += self.tuning.host_time_ewma * (self.tuning.initial_platform_ms - self._platform_ms)
             error = NoFeasibleTier(got.reason)
             if got.retry_after_s is not None:
                 error.headers = {"retry-after": str(math.ceil(got.retry_after_s))}
