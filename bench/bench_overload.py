@@ -168,6 +168,11 @@ def main() -> int:
     from bench.local_platform import local_platform
 
     doc: dict[str, Any] = {"duration_s": args.duration_s, "factors": FACTORS, "runs": {}, "peak_rps": args.peak_rps}
+    if args.only and args.out.exists():  # keep the other configuration's curve from an earlier run
+        old = json.loads(args.out.read_text())
+        doc["runs"] = old.get("runs", {})
+        doc["capacity"] = old.get("capacity")
+        doc["peak_rps"] = args.peak_rps or old.get("peak_rps")
     configs = list(CONFIGS.items())[::-1]  # after first: it measures the capacity both curves use
     if args.only:
         configs = [c for c in configs if ("after" in c[0]) == (args.only == "after")]
@@ -180,9 +185,9 @@ def main() -> int:
                 print(f"capacity (knee): {doc['peak_rps']:.0f} req/s", file=sys.stderr, flush=True)
             points = run_curve(plat.url, plat.dev_key, doc["peak_rps"], args.duration_s)
         doc["runs"][name] = {"shed_factor": shed, "points": points, "verdict": judge(points)}
-    doc["runs"] = dict(sorted(doc["runs"].items()))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=1))
+        doc["runs"] = dict(sorted(doc["runs"].items()))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(doc, indent=1))  # after each configuration: a failed start loses only one
     md = "\n\n".join(table(n, r["points"], r["verdict"]) for n, r in doc["runs"].items())
     args.out.with_suffix(".md").write_text(md + "\n")
     plot(doc, args.png)
