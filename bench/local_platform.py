@@ -8,9 +8,17 @@ are shut down on exit. Never start it while another engineer's Ray tests run (on
 
 from __future__ import annotations
 
+import os
+import uuid
+
 from maas.loadtest.stubserver import free_port
 from maas.serving.ray_env import apply_ray_env
 
+# Ray Serve puts HAProxy's sockets in <dir>/<56-char hash>/, and a socket path must fit in 97 bytes here: a short
+# directory of this run's own (apply_ray_env fills in the ports and keeps these).
+_SOCKETS = f"/tmp/mh{uuid.uuid4().hex[:6]}"
+os.environ.setdefault("RAY_SERVE_HAPROXY_SOCKET_PATH", f"{_SOCKETS}/admin.sock")
+os.environ.setdefault("RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH", f"{_SOCKETS}/metrics.sock")
 apply_ray_env()
 
 import tempfile  # noqa: E402
