@@ -121,13 +121,30 @@ def run_under_fault(name: str, url: str, headers: dict[str, str], inject: Callab
     return res
 
 
-def kill_replica(app_name: str) -> str:
-    """kill -9 of one live replica actor of Serve application ``app_name`` (e.g. ``digits-mlp:1@ground``)."""
-    from ray.util.state import list_actors
+def replica_pids(app_name: str) -> list[int]:
+    """Live Serve replica processes of application ``app_name`` that this process's Ray started: Ray titles a
+    replica's process ``ray::ServeReplica:<app>:<deployment>``, and only our own descendants are looked at (another
+    Ray on the host may run the same application). No dashboard or state API needed."""
+    from maas.serving.ray_processes import list_processes
 
-    for actor in list_actors(filters=[("state", "=", "ALIVE")], detail=True, limit=10_000):
-        if actor.class_name.startswith("ServeReplica:") and f":{app_name}:" in f"{actor.class_name}:" \
-                and actor.pid:
-            os.kill(actor.pid, signal.SIGKILL)
-            return f"kill -9 {actor.pid} ({actor.class_name})"
-    raise RuntimeError(f"no live replica of {app_name!r}")
+    procs = list_processes()
+    children: dict[int, list[int]] = {}
+    for p in procs:
+        children.setdefault(p.ppid, []).append(p.pid)
+    mine, todo = set(), [os.getpid()]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in mine:
+                mine.add(child)
+                todo.append(child)
+    tag = f"ServeReplica:{app_name}:"
+    return [p.pid for p in procs if p.pid in mine and tag in " ".join(p.argv)]
+
+
+def kill_replica(app_name: str) -> str:
+    """kill -9 of one live replica of Serve application ``app_name`` (e.g. ``digits-mlp:1@ground``, ``gateway``)."""
+    pids = replica_pids(app_name)
+    if not pids:
+        raise RuntimeError(f"no live replica of {app_name!r} among this process's Ray workers")
+    os.kill(pids[0], signal.SIGKILL)
+    return f"kill -9 {pids[0]} (ServeReplica:{app_name})"

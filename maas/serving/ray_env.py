@@ -13,16 +13,10 @@ from __future__ import annotations
 
 import os
 import socket
-import uuid
 
 __all__ = ["RAY_ENV", "HAPROXY_ENV", "apply_ray_env", "haproxy_env"]
 
-HAPROXY_ENV = (
-    "RAY_SERVE_HAPROXY_STATS_PORT",
-    "RAY_SERVE_HAPROXY_METRICS_PORT",
-    "RAY_SERVE_HAPROXY_SOCKET_PATH",
-    "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH",
-)
+HAPROXY_ENV = ("RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT")
 
 RAY_ENV: dict[str, str] = {
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
@@ -40,16 +34,13 @@ def _free_port() -> int:
 
 
 def haproxy_env() -> dict[str, str]:
-    """HAProxy's stats and metrics ports and admin sockets for one platform: Ray Serve defaults them to fixed
-    values (8404, 9101, ``/tmp/haproxy-serve/*.sock``), so a second Serve on the host (another run, a test, a
-    benchmark) or a socket left by a killed run collided with this one. Free ports and a socket directory of
-    its own instead."""
-    sockets = f"/tmp/maas-haproxy-{uuid.uuid4().hex[:10]}"  # short: a socket path must fit in 107 bytes
+    """HAProxy's stats and metrics ports for one platform: Ray Serve fixes them at 8404 and 9101, so a second
+    Serve on the host (another run, a test, a benchmark) collided with this one. Free ports instead. (Its admin
+    sockets already live in a directory per Serve instance under /tmp/haproxy-serve, and HAProxy allows socket
+    paths of at most 97 bytes: they are left as Ray makes them.)"""
     return {
         "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
-        "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{sockets}/admin.sock",
-        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{sockets}/metrics.sock",
     }
 
 

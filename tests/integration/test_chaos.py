@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 import httpx
+import pytest
 from ray import serve
 from typer.testing import CliRunner
 
@@ -26,12 +27,17 @@ def _busiest_tier(base_url: str, headers: dict[str, str]) -> str:
     return tiers.most_common(1)[0][0]
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "known failure, issue 17: after a kill -9 of the busiest model replica, requests already routed to it wait "
+    "for the client's 10 s timeout instead of failing fast and moving tier (measured: 333 of 1,000 lost, "
+    "recovery 15 s); this test passed only while the kill itself silently failed"))
 def test_kill_9_of_a_model_replica_loses_nothing(platform, base_url, auth_headers):
     tier = _busiest_tier(base_url, auth_headers)
     app_name = next(n for n in serve.status().applications if n.startswith("digits-mlp") and n.endswith(f"@{tier}"))
     res = run_under_fault(f"kill -9 replica {app_name}", base_url, auth_headers, lambda: kill_replica(app_name),
                           rate_rps=50.0, duration_s=20.0, fault_at_s=5.0)
     print(res.row())
+    assert res.detail.startswith("kill -9"), res.row()  # the fault happened (the kill runs in a thread)
     assert res.sent == 1000 and res.lost == 0, res.row()
 
 

@@ -11,8 +11,8 @@ import time
 
 import aiohttp
 import httpx
-from ray.util.state import list_actors
 
+from bench.chaos import replica_pids
 from maas.clock import WallClock
 from maas.metering import Keys, Tenants, load_server_secret
 from maas.metering.usage import usage_report
@@ -26,8 +26,7 @@ KILL_AT_S = 3.0
 
 
 def _gateway_pids() -> list[int]:
-    actors = list_actors(filters=[("state", "=", "ALIVE")], limit=1000)
-    return [a.pid for a in actors if "gateway" in (a.class_name or "").lower() and a.pid]
+    return replica_pids("gateway")
 
 
 async def _open_loop(url: str, headers: dict[str, str], kill) -> list[int]:

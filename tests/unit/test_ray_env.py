@@ -1,16 +1,15 @@
-"""The Ray environment: two platforms on one host get their own HAProxy ports and sockets; explicit values win."""
+"""The Ray environment: two platforms on one host get their own HAProxy ports; explicit values win."""
 
 from __future__ import annotations
 
 from maas.serving.ray_env import HAPROXY_ENV, RAY_ENV, apply_ray_env
 
 
-def test_two_platforms_get_their_own_haproxy_ports_and_sockets() -> None:
+def test_two_platforms_get_their_own_haproxy_ports() -> None:
     one, two = apply_ray_env({}), apply_ray_env({})
     for key in HAPROXY_ENV:
-        assert one[key] != two[key], key
-    assert one["RAY_SERVE_HAPROXY_SOCKET_PATH"].startswith("/tmp/maas-haproxy-")
-    assert len(one["RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH"]) < 107
+        assert one[key] != two[key] and int(one[key]) > 0, key
+    assert "RAY_SERVE_HAPROXY_SOCKET_PATH" not in one  # Ray's per-instance socket directory is left alone
     assert all(one[k] == v for k, v in RAY_ENV.items())
 
 
