@@ -79,3 +79,27 @@ def test_no_retry_once_the_deadline_is_spent(app, flaky):
     dp._perf = lambda: float(next(ticks))  # every reading one second later: the 200 ms deadline is spent
     r = client.post("/v2/models/digits-mlp/infer", json={**DIGITS, "parameters": {"deadline_ms": 200}})
     assert r.status_code == 503 and len(backend.calls) == 1
+
+
+class HangingBackend(FlakyBackend):
+    """The first call never answers (a caller of a replica killed mid-request), the rest are served."""
+
+    async def infer(self, model, tier, inputs, compute_factor):
+        import asyncio
+
+        self.calls.append(tier)
+        if len(self.calls) == 1:
+            await asyncio.Event().wait()
+        return await self.inner.infer(model, tier, inputs, compute_factor)
+
+
+def test_an_attempt_that_never_answers_is_cut_and_moved(app, flaky):
+    import time
+
+    client, dp = app
+    backend = HangingBackend(dp._backend)
+    dp._backend = backend
+    t0 = time.monotonic()
+    r = client.post("/v2/models/digits-mlp/infer", json=DIGITS)  # no deadline: cut after 5 s, then moved
+    assert r.status_code == 200 and r.json()["parameters"]["retried_from"] == [backend.calls[0]]
+    assert 4.5 <= time.monotonic() - t0 < 9.0
