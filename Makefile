@@ -22,10 +22,19 @@ models: $(STAMP)
 run: models
 	$(BIN)/maas run
 
-# Two processes: the unit suite's memory (many in-process data planes with real ONNX sessions) is returned before
-# the Ray suites start (one pytest of everything reached 12-22 GB here and met the OOM killer beside other runs).
+# Several processes: unit tests that build in-process data planes (real ONNX sessions for every model on every
+# tier) keep them, so one pytest of everything reached 12-22 GB here and met the OOM killer. Each group returns its
+# memory before the next starts; the Ray suites run last, in one process (one Ray instance per package).
+UNIT_PLANES_A := $(wildcard tests/unit/test_api_admin*.py) tests/unit/test_api_usage_route.py tests/unit/test_cli_remote.py
+UNIT_PLANES_B := tests/unit/test_api_metrics.py tests/unit/test_api_stats.py tests/unit/test_api_ui.py tests/unit/test_cli_top.py
+UNIT_PLANES_C := $(filter-out $(UNIT_PLANES_A) $(UNIT_PLANES_B),$(wildcard tests/unit/test_api_*.py)) tests/unit/test_fuzz_smoke.py
+UNIT_PLANES := $(UNIT_PLANES_A) $(UNIT_PLANES_B) $(UNIT_PLANES_C)
+
 test: models
-	$(BIN)/pytest tests/unit -q
+	$(BIN)/pytest tests/unit -q $(addprefix --ignore=,$(UNIT_PLANES))
+	$(BIN)/pytest $(UNIT_PLANES_A) -q
+	$(BIN)/pytest $(UNIT_PLANES_B) -q
+	$(BIN)/pytest $(UNIT_PLANES_C) -q
 	$(BIN)/pytest tests/integration tests/multinode tests/e2e -q
 
 test-unit: models
