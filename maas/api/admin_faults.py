@@ -2,7 +2,7 @@
 
 The control path reaches every gateway replica through the platform database: faults are rows of ``tier_faults``
 (``maas.store.fault_table``); each replica's ``FaultWatcher`` reads the active ones at most every ``interval_s``
-(1 s) on the request path (one indexed query) and hands them to its placer (``LivePlacer.set_faults``, wall-clock
+(1 s): on the request path (one indexed query), or on the live gateway in a background thread and hands them to its placer (``LivePlacer.set_faults``, wall-clock
 seconds). A replica that changes a fault applies it at once; the others within ``interval_s``. A failed tier is not
 chosen (its estimate says ``fault: outage``); a request pinned to it gets 503 naming the fault.
 
@@ -49,6 +49,7 @@ class FaultWatcher:
         self.interval_s = interval_s
         self.active: list[FaultRecord] = []
         self._next_s = float("-inf")
+        self.in_background = False  # True: a background task calls ``refresh``; the request path does not
 
     @property
     def engine(self) -> Any:
@@ -56,22 +57,29 @@ class FaultWatcher:
 
     def maybe_refresh(self) -> None:
         """Refresh when ``interval_s`` has passed since the last one (cheap otherwise: one clock read)."""
-        if self.dataplane.service.clock.now_s() >= self._next_s:
+        if not self.in_background and self.dataplane.service.clock.now_s() >= self._next_s:
             self.refresh()
 
     def refresh(self) -> None:
         """Read the active faults now and apply them; a database error keeps the previous ones (logged)."""
+        self.apply(self.read())
+
+    def read(self) -> list[FaultRecord] | None:
+        """The active faults now (None: unreadable, keep the previous ones); safe in a worker thread."""
         now_s = self.dataplane.service.clock.now_s()
         self._next_s = now_s + self.interval_s
         if self.engine is None:
-            return
+            return None
         try:
             with session_scope(self.engine, write=False) as session:
-                active = active_faults(session, now_s)
+                return active_faults(session, now_s)
         except MaasError as exc:
             log.warning("fault table unreadable, keeping %d faults: %s", len(self.active), exc.message)
-            return
-        if active != self.active:
+            return None
+
+    def apply(self, active: list[FaultRecord] | None) -> None:
+        """Hand changed faults to the placer (on the request path's loop)."""
+        if active is not None and active != self.active:
             self.active = active
             self.dataplane._placer.set_faults([to_fault(r) for r in active])
 

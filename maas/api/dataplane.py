@@ -80,7 +80,7 @@ class DataPlane:
     def _deployed(self) -> dict[str, list[str]]:
         if self.versions is None:
             return self._backend.deployed()
-        self.versions.refresh()
+        self.versions.poll()
         return self.versions.deployed()
 
     # -- health and metadata -------------------------------------------------------------------------------

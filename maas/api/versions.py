@@ -4,7 +4,8 @@ The control path writes each model's rollout to the database and bumps one routi
 (``maas.registry.rollouts``). ``VersionRouter.refresh()`` compares that revision at most every ``check_s``
 (one indexed read; the data plane calls it per request) and reloads the routing table and the registry's
 catalog only when it changed: a version the control path marked ready is routable on the next request after
-``check_s``.
+``check_s``. On the live gateway a background task (``maas.api.background.Refresher``) calls ``refresh`` in a
+worker thread instead and sets ``in_background``: the request path then never reads the database.
 
 ``choose(name, version, pinned_tier)``:
 1. a version in the URL: that version's route (404 for an unregistered version, 503 naming the serving versions
@@ -71,6 +72,7 @@ class VersionRouter:
         self._checked_at = float("-inf")
         self.revision = -1
         self.loaded_at: float | None = None  # monotonic time of the last reload (for the propagation figures)
+        self.in_background = False  # True: a background task refreshes; ``poll`` (the request path) does nothing
         self._routes: dict[str, list[Route]] = {}
         self._catalog = Catalog(Path("."), [])
         self.refresh(force=True)
@@ -78,17 +80,39 @@ class VersionRouter:
     # -- keeping up with the control path ------------------------------------------------------------------------
     def refresh(self, force: bool = False) -> bool:
         """Reload when the revision changed (checked at most every ``check_s``); True when it reloaded."""
+        table = self.read(force)
+        if table is None:
+            return False
+        self.apply(table)
+        return True
+
+    def read(self, force: bool = False) -> tuple[int, dict[str, list[Route]], Catalog] | None:
+        """The new (revision, routes, catalog) when the revision changed, else None; safe in a worker thread
+        (``apply`` then swaps it in on the request path's loop, so a request never sees half of it)."""
         now = self._monotonic()
         if not force and now - self._checked_at < self._check_s:
-            return False
+            return None
         with self._lock:
             self._checked_at = now
             if not force and self._revision_of() == self.revision:
-                return False
-            revision, routes, catalog = self._load()
-            self._routes, self._catalog, self.revision = routes, catalog, revision
-            self.loaded_at = self._monotonic()
-            return True
+                return None
+            return self._load()
+
+    def apply(self, table: tuple[int, dict[str, list[Route]], Catalog] | None) -> None:
+        if table is None:
+            return
+        revision, routes, catalog = table
+        self._routes, self._catalog, self.revision = routes, catalog, revision
+        self.loaded_at = self._monotonic()
+
+    @property
+    def check_s(self) -> float:
+        return self._check_s
+
+    def poll(self) -> None:
+        """The request path's check: ``refresh`` when due, unless a background task keeps the table fresh."""
+        if not self.in_background:
+            self.refresh()
 
     # -- what the data plane asks ---------------------------------------------------------------------------------
     def catalog(self) -> Catalog:
@@ -110,7 +134,7 @@ class VersionRouter:
         return {r.version: list(r.tiers) for r in self._routes.get(name, [])}
 
     def choose(self, name: str, version: str | None, pinned_tier: str | None) -> Choice | None:
-        self.refresh()
+        self.poll()
         routes = self._routes.get(name)
         if not routes:
             return None

@@ -5,6 +5,10 @@ Each key id's stored state (HMACs, expiry, revocation, the tenant's settings) is
 takes effect on every gateway replica within ``cache_ttl_s`` plus one request. The secret is verified on every
 call (one HMAC-SHA256 and ``hmac.compare_digest``); expiry and the rotation overlap are checked against the clock
 on every call, not cached. Unknown key ids are cached too (bounded), so random ids cannot hammer the database.
+
+On the live gateway a background task calls ``refresh_cached()`` every half TTL in a worker thread (one query
+for every cached key) and the request path finds its key fresh: it reads the database only for a key it has not
+seen. The bound is the same: a change is read within the TTL.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class Authenticator:
         self._max = max_cached_keys
         self._cache: dict[str, tuple[float, _Snapshot | None]] = {}
         self.loads = 0  # database reads so far (tests and metrics)
+        self._generation = 0  # bumped by ``invalidate``: a background reload that raced it is dropped
 
     def authenticate(self, authorization: str | None) -> Principal:
         """The caller behind an ``Authorization`` header value; ``Unauthorized`` (401) with the reason."""
@@ -101,12 +106,17 @@ class Authenticator:
             raise Unauthorized(f"API key {key_id} expired at {_iso(snap.expires_at_s)}")
         return snap.principal
 
+    @property
+    def ttl_s(self) -> float:
+        return self._ttl_s
+
     def keys(self) -> Keys:
         """Key management over this authenticator's database, server secret and clock (the admin API uses it)."""
         return Keys(self._engine, self._server_secret, self._clock)
 
     def invalidate(self, key_id: str | None = None) -> None:
         """Forget one cached key (or all): this replica sees a change at once instead of within the TTL."""
+        self._generation += 1
         if key_id is None:
             self._cache.clear()
         else:
@@ -128,21 +138,40 @@ class Authenticator:
         if len(self._cache) >= self._max:
             self._cache.clear()
 
+    def refresh_cached(self, batch: int = 500) -> int:
+        """Read every cached known key again (``batch`` ids per query) and stamp it fresh; returns how many.
+        Unknown ids are left to expire. Safe from a worker thread while requests read the cache."""
+        known = [k for k, (_, snap) in list(self._cache.items()) if snap is not None]
+        done = 0
+        for i in range(0, len(known), batch):
+            ids = known[i:i + batch]
+            generation, now = self._generation, self._clock.now_s()
+            loaded = self._load_many(ids)
+            if generation != self._generation:  # invalidated meanwhile: what was read may predate the change
+                continue
+            for key_id in ids:
+                if key_id in self._cache:
+                    self._cache[key_id] = (now, loaded.get(key_id))
+                    done += 1
+        return done
+
     def _load(self, key_id: str) -> _Snapshot | None:
+        return self._load_many([key_id]).get(key_id)
+
+    def _load_many(self, key_ids: list[str]) -> dict[str, _Snapshot]:
         self.loads += 1
-        query = select(ApiKey, Tenant).outerjoin(Tenant, ApiKey.tenant_id == Tenant.id).where(ApiKey.key_id == key_id)
+        query = select(ApiKey, Tenant).outerjoin(Tenant, ApiKey.tenant_id == Tenant.id).where(ApiKey.key_id.in_(key_ids))
+        out = {}
         with session_scope(self._engine, write=False) as session:
-            found = session.execute(query).first()
-            if found is None:
-                return None
-            row, tenant = found
-            info = TenantInfo.from_row(tenant) if tenant is not None else None
-            return _Snapshot(
-                secret_hmac=row.secret_hmac,
-                previous_secret_hmac=row.previous_secret_hmac,
-                previous_valid_until_s=row.previous_valid_until_s,
-                expires_at_s=row.expires_at_s,
-                revoked_at_s=row.revoked_at_s,
-                tenant_deleted=info is not None and info.deleted,
-                principal=Principal(scope=row.scope, key_id=row.key_id, tenant=info),
-            )
+            for row, tenant in session.execute(query):
+                info = TenantInfo.from_row(tenant) if tenant is not None else None
+                out[row.key_id] = _Snapshot(
+                    secret_hmac=row.secret_hmac,
+                    previous_secret_hmac=row.previous_secret_hmac,
+                    previous_valid_until_s=row.previous_valid_until_s,
+                    expires_at_s=row.expires_at_s,
+                    revoked_at_s=row.revoked_at_s,
+                    tenant_deleted=info is not None and info.deleted,
+                    principal=Principal(scope=row.scope, key_id=row.key_id, tenant=info),
+                )
+        return out

@@ -23,12 +23,12 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import orjson
 
-from maas.metering.limits_types import day_key, month_key
+from maas.metering.limits_types import day_key
 
 __all__ = ["UsageRecord", "Journal", "read_segment", "SegmentLines", "ACTIVE", "CLOSED"]
 
@@ -90,8 +90,9 @@ class UsageRecord:
 
     def row(self) -> dict:
         """The database row (``usage_records``): the fields plus the UTC ``day`` and ``month`` keys."""
-        out = asdict(self)
-        out["day"], out["month"] = day_key(self.time_s), month_key(self.time_s)
+        out = {name: getattr(self, name) for name in _FIELD_NAMES}  # not ``asdict``: it deep-copies every field
+        day = day_key(self.time_s)
+        out["day"], out["month"] = day, day[:7]
         for name in ("energy_j", "carbon_g", "bytes_in", "bytes_out"):  # NaN is journalled as null
             out[name] = out[name] or 0
         return out

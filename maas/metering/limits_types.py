@@ -6,6 +6,7 @@ All plain, picklable dataclasses (the serving layer passes them to and from one 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
@@ -174,12 +175,17 @@ def _utc(now_s: float) -> datetime:
 
 def day_key(now_s: float) -> str:
     """``YYYY-MM-DD`` of the UTC day holding ``now_s``."""
-    return _utc(now_s).strftime("%Y-%m-%d")
+    return _day_of(math.floor(now_s / 86400.0))
 
 
 def month_key(now_s: float) -> str:
     """``YYYY-MM`` of the UTC month holding ``now_s``."""
-    return _utc(now_s).strftime("%Y-%m")
+    return _day_of(math.floor(now_s / 86400.0))[:7]
+
+
+@functools.lru_cache(maxsize=64)
+def _day_of(day_number: int) -> str:  # every usage record asks: cached per UTC day (a day is 86,400 s in UTC)
+    return _utc(day_number * 86400.0).strftime("%Y-%m-%d")
 
 
 def next_day_start_s(now_s: float) -> float:

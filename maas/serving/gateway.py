@@ -2,7 +2,8 @@
 
 Its catalog is the model registry's and it routes by the rollouts in the database (``VersionRouter``: the routing
 revision is compared every ``routing_check_s``); a background task advances satellite uplinks and judges
-auto-rollback canaries every ``rollout_check_s`` (``RolloutWatcher``).
+auto-rollback canaries every ``rollout_check_s`` (``RolloutWatcher``), and ``maas.api.background.Refresher`` reads
+the routing revision, rehearsed faults and cached keys in worker threads so requests never wait for the database.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from ray import serve
 
 from maas.api.app import create_app
+from maas.api.background import refresh_in_background
 from maas.api.factory import build_dataplane
 from maas.api.rollout_runtime import RolloutWatcher, open_version_router
 from maas.clock import WallClock
@@ -46,6 +48,7 @@ class Gateway:
         app.state.model_control = RayModelControl(self._settings)  # load/unload/push (maas.api.admin_models)
         app.state.metrics.share(RayMetricsAggregator())  # /metrics sums every replica (maas.serving.metrics_actor)
         app.router.add_event_handler("startup", self._start_watch)  # Starlette 1.x: FastAPI has no add_event_handler
+        refresh_in_background(app)  # routing, faults and keys read in worker threads, not on the request path
         return app
 
     async def _start_watch(self) -> None:

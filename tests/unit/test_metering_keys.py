@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import stat
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -125,15 +124,44 @@ def test_revocation_takes_effect_within_the_cache_ttl(keys: Keys, auth: Authenti
         auth.authenticate(bearer(issued.key))
 
 
-def test_cache_avoids_the_database_and_stays_fast(keys: Keys, auth: Authenticator) -> None:
+def test_cache_avoids_the_database(keys: Keys, auth: Authenticator) -> None:
     header = bearer(keys.create("acme").key)
     auth.authenticate(header)
-    started = time.perf_counter()
     for _ in range(2000):
         auth.authenticate(header)
-    per_call_us = (time.perf_counter() - started) / 2000 * 1e6
-    assert auth.loads == 1
-    assert per_call_us < 200, per_call_us  # typically ~3 us; bound generous for a loaded CI machine
+    assert auth.loads == 1  # its speed is measured by make bench, not here
+
+
+def test_background_refresh_reads_every_cached_key_in_one_query(keys: Keys, auth: Authenticator,
+                                                                  clock: ManualClock) -> None:
+    a, b = keys.create("acme"), keys.create("globex")
+    auth.authenticate(bearer(a.key))
+    auth.authenticate(bearer(b.key))
+    with pytest.raises(Unauthorized):
+        auth.authenticate(bearer("maas_abcdefghijkl_" + "a" * 32))  # unknown ids are not refreshed
+    keys.revoke(a.key)
+    clock.advance(0.3)
+    loads = auth.loads
+    assert auth.refresh_cached() == 2 and auth.loads == loads + 1
+    clock.advance(0.4)  # 0.7 s after the first read, 0.4 s after the refresh: fresh, no read on the request path
+    with pytest.raises(Unauthorized, match=f"API key {a.key_id} was revoked"):
+        auth.authenticate(bearer(a.key))
+    assert auth.authenticate(bearer(b.key)).tenant_name == "globex"
+    assert auth.loads == loads + 1
+
+
+def test_a_background_refresh_that_races_an_invalidation_is_dropped(keys: Keys, auth: Authenticator) -> None:
+    issued = keys.create("acme")
+    auth.authenticate(bearer(issued.key))
+    read = auth._load_many
+
+    def read_then_invalidate(ids):
+        found = read(ids)
+        auth.invalidate()  # e.g. the admin API revoked a key on this replica while the read was in flight
+        return found
+
+    auth._load_many = read_then_invalidate
+    assert auth.refresh_cached() == 0 and auth._cache == {}
 
 
 def test_unknown_key_ids_are_cached_and_the_cache_is_bounded(db_engine, clock) -> None:  # noqa: F811
