@@ -198,7 +198,10 @@ def test_ctrl_c_saves_partial_results(plain_stub, tmp_path):
         "--progress-every",
         "0.2",
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    # Ctrl-C as a terminal delivers it: SIGINT with its default disposition (a shell starts background jobs with
+    # SIGINT ignored, and the child would inherit that if this suite itself runs in the background)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         seen = []
         for line in proc.stderr:  # progress lines arrive every 0.2 s; wait until requests have completed
