@@ -61,6 +61,18 @@ async def read_body(request: Request, limit_bytes: int) -> bytes:
     return out
 
 
+def plain_headers(scope) -> dict[str, str]:
+    """The request's headers as one plain dict, made in one pass (the data plane asks for six of them; each
+    ``Headers.get`` scans and decodes the whole list). ASGI names are lower-case; a repeated header keeps its first
+    value, as ``Headers.get`` does."""
+    out: dict[str, str] = {}
+    for key, value in scope["headers"]:
+        name = key.decode("latin-1")
+        if name not in out:
+            out[name] = value.decode("latin-1")
+    return out
+
+
 def create_app(dataplane: DataPlane, *, max_body_bytes: int) -> FastAPI:
     """The V2 REST app for one data plane. No globals: every app has its own state."""
     app = FastAPI(title="maas", version="v2", docs_url="/docs", redoc_url=None)
@@ -120,7 +132,7 @@ def create_app(dataplane: DataPlane, *, max_body_bytes: int) -> FastAPI:
         # A plain Starlette endpoint: the hot path skips FastAPI's per-request dependency solving.
         params = request.path_params
         body = await read_body(request, max_body_bytes)
-        result = await dataplane.infer(params["model"], params.get("version"), body, request.headers)
+        result = await dataplane.infer(params["model"], params.get("version"), body, plain_headers(request.scope))
         if result.header_length is None:
             return Response(result.body, media_type="application/json", headers=result.headers)
         return Response(

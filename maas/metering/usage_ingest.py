@@ -57,12 +57,32 @@ def _insert_ignore(engine: Engine):
 
 def insert_records(engine: Engine, records: list[UsageRecord], *, batch_size: int = 1000) -> int:
     """Insert-or-ignore ``records`` in one transaction; returns how many were new."""
+    if engine.dialect.name == "sqlite":
+        return _insert_sqlite(engine, records, batch_size)
     statement = _insert_ignore(engine).returning(UsageRow.__table__.c.request_id)
     inserted = 0
     with session_scope(engine) as session:
         for i in range(0, len(records), batch_size):
             rows = [_fit(r.row()) for r in records[i : i + batch_size]]
             inserted += len(session.execute(statement, rows).all())  # RETURNING lists only the new rows
+    return inserted
+
+
+_COLUMNS = [c.name for c in UsageRow.__table__.columns if c.name != "id"]
+_SQLITE_INSERT = (f"INSERT OR IGNORE INTO {UsageRow.__tablename__} ({', '.join(_COLUMNS)}) "
+                  f"VALUES ({', '.join(':' + c for c in _COLUMNS)})")
+
+
+def _insert_sqlite(engine: Engine, records: list[UsageRecord], batch_size: int) -> int:
+    """SQLite: the driver's ``executemany`` of one prepared ``INSERT OR IGNORE`` (the ingester runs in the
+    gateway's process, and SQLAlchemy's per-row statement building cost ~3x the insert itself); the driver's
+    row count sums the rows actually inserted."""
+    inserted = 0
+    with session_scope(engine) as session:
+        connection = session.connection()
+        for i in range(0, len(records), batch_size):
+            rows = [_fit(r.row()) for r in records[i : i + batch_size]]
+            inserted += max(0, connection.exec_driver_sql(_SQLITE_INSERT, rows).rowcount)
     return inserted
 
 
