@@ -97,13 +97,15 @@ class EstimateSet:
     sees: biased in bias studies, scaled by the emulation factors), both as ``[(tier, TierEstimate)]`` in the order
     of the tiers asked for, and the ``lines`` behind them (for accounting at the host time actually used)."""
 
-    __slots__ = ("until_s", "true", "shown", "lines")
+    __slots__ = ("until_s", "true", "shown", "lines", "host_ms")
 
-    def __init__(self, until_s: float, true: list, shown: list, lines: list[_Line]) -> None:
+    def __init__(self, until_s: float, true: list, shown: list, lines: list[_Line], host_ms: Sequence[float] = ()
+                 ) -> None:
         self.until_s = until_s
         self.true = true
         self.shown = shown
         self.lines = lines
+        self.host_ms = host_ms
 
 
 class EstimateCache:
@@ -151,24 +153,35 @@ class EstimateCache:
                   input_bytes: int, output_bytes: int, now_s: float) -> EstimateSet:
         """Every tier's estimate for a request from ``site``; ``host_ms[k]`` is the host time on ``tiers[k]``.
 
-        ``key`` names (site, tiers, host times, bytes) for the caller; equal keys must mean equal arguments."""
+        ``key`` names (site, tiers, bytes) for the caller: equal keys must mean equal arguments but for the host
+        times. A cached set asked for at other host times (the gateway learns them every request) is re-evaluated
+        on its own lines (``_Line.at``) and replaces the entry, so a learned host time neither asks the tier
+        models nor grows the cache. With ``exact_host`` the lines depend on the host time: the key must name it.
+        """
         hit = self._sets.get(key)
         if hit is not None and now_s < hit.until_s and (not hit.lines or hit.lines[0].t_s <= now_s):
-            return hit
+            if hit.host_ms == host_ms or self._exact_host:
+                return hit
+            entry = self._evaluate(tiers, hit.lines, host_ms, hit.until_s)
+            self._sets[key] = entry
+            return entry
         lines = [self.line(site, t, input_bytes, output_bytes, h, now_s) for t, h in zip(tiers, host_ms, strict=True)]
+        entry = self._evaluate(tiers, lines, host_ms, min(line.until_s for line in lines) if lines else now_s)
+        if self.refresh_s > 0:
+            if len(self._sets) >= self._max:
+                self._sets.clear()
+            self._sets[key] = entry
+        return entry
+
+    def _evaluate(self, tiers: Sequence[str], lines: list[_Line], host_ms: Sequence[float], until_s: float
+                  ) -> EstimateSet:
         if self._scaled:
             ns, cs = self.network_scale, self.compute_scale
             true = [(t, line.at(h, ns, cs)) for t, line, h in zip(tiers, lines, host_ms, strict=True)]
         else:
             true = [(t, line.at(h)) for t, line, h in zip(tiers, lines, host_ms, strict=True)]
         shown = [(t, self._biased(e)) for t, e in true] if self.bias else true
-        until = min(line.until_s for line in lines) if lines else now_s
-        entry = EstimateSet(until, true, shown, lines)
-        if self.refresh_s > 0:
-            if len(self._sets) >= self._max:
-                self._sets.clear()
-            self._sets[key] = entry
-        return entry
+        return EstimateSet(until_s, true, shown, lines, host_ms)
 
     def _biased(self, e: TierEstimate) -> TierEstimate:
         f = 1.0 + self.bias

@@ -99,7 +99,7 @@ class LivePlacer:
         tiers = tuple(deployed)
         host = tuple(self.host_ms(route.model, t, profile_host_ms) for t in tiers)
         queues = {t: self._queue(route.model, t) for t in tiers}
-        key = (route.site, tiers, host, route.input_bytes, route.output_bytes)
+        key = (route.site, tiers, route.input_bytes, route.output_bytes)  # host times: see EstimateCache
         got = self.placer.place(route, tiers, host, queues, self.clock.now_s(), key=key,
                                 platform_ms=self._platform_ms)
         if isinstance(got, NoPlacement):

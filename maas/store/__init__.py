@@ -12,13 +12,14 @@ commit or migration.
 from __future__ import annotations
 
 from maas.store.base import Base
-from maas.store.engine import default_database_url, make_engine, session_scope
+from maas.store.engine import default_database_url, make_engine, read_scalar, session_scope
 from maas.store.migrate import current_revision, migrate
 
 __all__ = [
     "Base",
     "default_database_url",
     "make_engine",
+    "read_scalar",
     "session_scope",
     "migrate",
     "current_revision",

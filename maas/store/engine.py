@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from maas.errors import StoreUnavailable
 
-__all__ = ["default_database_url", "make_engine", "session_scope", "DEFAULT_BUSY_TIMEOUT_MS"]
+__all__ = ["default_database_url", "make_engine", "read_scalar", "session_scope", "DEFAULT_BUSY_TIMEOUT_MS"]
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 SQLITE_BEGIN_OPTION = "maas_sqlite_begin"
@@ -137,6 +137,17 @@ def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def read_scalar(engine: Engine, statement: Any) -> Any:
+    """One value read on a Core connection (no ORM session): for the few reads a gateway repeats several times a
+    second in the background (the routing revision), where a session's set-up cost more than the query.
+    SQLite: a deferred transaction (never waits for a writer). Errors as ``session_scope``'s."""
+    try:
+        with engine.connect().execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"}) as conn:
+            return conn.execute(statement).scalar()
+    except (sa_exc.OperationalError, sa_exc.TimeoutError, sa_exc.DisconnectionError) as exc:
+        raise StoreUnavailable(f"database {_describe(str(engine.url))} unavailable: {exc}") from exc
 
 
 def _rollback_quietly(session: Session) -> None:

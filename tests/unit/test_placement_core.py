@@ -57,6 +57,24 @@ def test_refresh_zero_asks_every_time() -> None:
     assert world.calls == 3
 
 
+def test_a_learned_host_time_reuses_the_cached_lines_without_growing_the_cache() -> None:
+    """The gateway learns host times every request: the same key at another host time is re-evaluated on the
+    cached lines (no tier-model call, one entry), and equals a fresh set at that host time."""
+    world = Counting([EDGE, SAT])
+    cache = EstimateCache(world, refresh_s=1.0)
+    tiers = ("edge", "sat")
+    first = cache.estimates("k", "s", tiers, (4.0, 4.0), 10, 10, now_s=0.0)
+    calls = world.calls
+    moved = cache.estimates("k", "s", tiers, (4.5, 6.0), 10, 10, now_s=0.5)
+    assert world.calls == calls + 2  # the second point of each line (its slope), asked once per line
+    assert moved is not first and moved.lines == first.lines and len(cache._sets) == 1
+    fresh = EstimateCache(Counting([EDGE, SAT]), refresh_s=1.0).estimates("j", "s", tiers, (4.5, 6.0), 10, 10, 0.0)
+    for (t, got), (_, want) in zip(moved.true, fresh.true, strict=True):
+        assert got.compute_ms == pytest.approx(want.compute_ms) and got.energy_j == pytest.approx(want.energy_j), t
+    cache.estimates("k", "s", tiers, (4.6, 6.1), 10, 10, now_s=0.6)
+    assert world.calls == calls + 2  # slopes known: no further tier-model call
+
+
 def test_affine_estimate_at_another_host_time_equals_the_tier_models_answer() -> None:
     topology = load_topology(Settings().topology_path)
     models = TopologyTierModels(topology, ManualClock(EPOCH_S))
