@@ -49,8 +49,9 @@ def plain_app(models_dir: str, model: str) -> FastAPI:
     return app
 
 
-def bare_serve_app(models_dir: str, model: str):
-    """The bare two-hop Ray Serve app (imported only where Ray is running)."""
+def bare_serve_app(models_dir: str, model: str, replicas: int = 1):
+    """The bare two-hop Ray Serve app (imported only where Ray is running); ``replicas`` of the model behind one
+    ingress, spread by Serve's own router (``make bench`` gives it as many as the platform has tiers)."""
     from ray import serve
 
     @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=64)
@@ -74,7 +75,7 @@ def bare_serve_app(models_dir: str, model: str):
             outputs = await self._model.infer.remote(_decode(await request.body()))
             return Response(_encode(name, outputs), media_type="application/json")
 
-    return BareIngress.bind(BareModel.bind())
+    return BareIngress.bind(BareModel.options(num_replicas=replicas).bind())
 
 
 if __name__ == "__main__":  # plain server: python -m bench.baselines MODELS_DIR MODEL PORT

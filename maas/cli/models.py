@@ -190,7 +190,7 @@ def build(
 @app.command()
 def push(
     path: Annotated[Path, typer.Argument(help="ONNX file to register")],
-    name: Annotated[str, typer.Option("--name", help="model name: [a-z0-9._-], at most 64 characters")],
+    name: Annotated[str, typer.Option("--name", help="model name: lower-case letters, digits, dot, underscore or hyphen; at most 64 characters")],
     version: Annotated[str | None, typer.Option("--version", help="version (default: the next integer)")] = None,
     description: Annotated[str | None, typer.Option("--description", help="what the model does")] = None,
     calibration: Annotated[

@@ -76,6 +76,7 @@ def _bring_up(settings: Settings, models: str | None, tiers: str | None, start_c
             wait_ready=lambda: wait_until_serving(settings, placements),
             progress=_say,
             choice=choice,
+            restore=models is None and tiers is None,  # pushed models come back too, unless --models/--tiers chose
         )
 
 

@@ -53,7 +53,7 @@ from maas.serving.ray_address import (
 )
 from maas.serving.ray_env import apply_ray_env
 from maas.serving.ray_processes import cluster_processes, list_processes, run_unblocked, session_dir_of_gcs
-from maas.serving.rollout_control import deploy_versions, tier_app
+from maas.serving.rollout_control import deploy_versions, recorded_placements, tier_app
 from maas.serving.tier_deployment import parse_versioned_app_name
 from maas.settings import Settings
 from maas.tiers import Topology, load_topology
@@ -247,13 +247,25 @@ def up(
     wait_ready: Callable[[], None] | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
     choice: ClusterChoice | None = None,
+    restore: bool = True,
 ) -> dict[str, list[str]]:
-    """Start (or join) the cluster, deploy the models on their tiers, then the gateway. Returns the placements."""
+    """Start (or join) the cluster, deploy the models on their tiers, then the gateway. Returns the placements.
+
+    With ``restore`` (``maas up`` without ``--models``), every other model with a recorded rollout (one pushed and
+    deployed by an operator) comes back too, on its recorded tiers and versions. A model of ``placements`` with a
+    recorded rollout comes back as recorded (``deploy_versions(restart=True)``), so its entry becomes the recorded
+    tiers. ``placements`` is changed in place: a ``wait_ready`` that reads it waits for what is deployed."""
     apply_ray_env()
     topology = load_topology(settings.topology_path)
     catalog = registered_catalog(settings, progress)
     if placements is None:
         placements = {m: list(topology.tier_names) for m in catalog.names()}
+    for model, tiers in recorded_placements(settings, topology).items():
+        if model in placements:  # no version asked: its recorded rollout comes back, on the recorded tiers
+            placements[model] = tiers
+        elif restore and model in catalog.names():
+            progress(f"restoring {model}'s recorded rollout on {', '.join(tiers)}")
+            placements[model] = tiers
     _check_placements(placements, catalog, topology)
     choice = attach(settings, progress, choice)
     if choice.address is None:

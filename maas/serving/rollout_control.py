@@ -27,7 +27,7 @@ from maas.serving.tier_deployment import TierModel, app_name, parse_versioned_ap
 from maas.settings import Settings
 from maas.tiers import load_topology
 
-__all__ = ["open_rollouts", "deploy_versions", "realize", "promote", "undo", "abort", "cleanup", "tier_app"]
+__all__ = ["open_rollouts", "deploy_versions", "realize", "promote", "undo", "abort", "cleanup", "tier_app", "recorded_placements"]
 
 Progress = Callable[[str], None]
 
@@ -37,6 +37,14 @@ def open_rollouts(settings: Settings, topology=None) -> RolloutStore:
     topology = topology or load_topology(settings.topology_path)
     registry = open_registry(settings)
     return RolloutStore(registry.engine, tier_names=topology.tier_names, registry=registry)
+
+
+def recorded_placements(settings: Settings, topology=None) -> dict[str, list[str]]:
+    """Model -> the tiers of its recorded stable version, for every model with a rollout (what ``maas up``
+    brings back after ``maas down``; their versions come from the recorded state, see ``deploy_versions``)."""
+    store = open_rollouts(settings, topology)
+    return {model: list(state.stable.tiers) for model, state in sorted(store.states().items())
+            if state.stable is not None}
 
 
 def tier_app(model: str, version: int, tier: str, topology, settings: Settings, layout):

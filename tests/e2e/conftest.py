@@ -21,12 +21,17 @@ from maas.serving.ray_env import HAPROXY_ENV
 MAAS = str(Path(sys.executable).parent / "maas")
 
 
+def _order(item) -> int:
+    """0: the tests of the running platform; 1: the one that stops it; 2: those that start it again themselves."""
+    return 2 if item.name.startswith("test_after_restart_") else 1 if item.name.startswith("test_sigterm_") else 0
+
+
 def pytest_collection_modifyitems(items):
-    """Tests that stop the shared platform (named ``test_sigterm_*``) run after every other e2e test (the other
-    packages' tests keep their places)."""
+    """Tests that stop the shared platform (named ``test_sigterm_*``) run after every other e2e test, and those that
+    start it again (``test_after_restart_*``) after them (the other packages' tests keep their places)."""
     here = Path(__file__).parent
     slots = [i for i, item in enumerate(items) if here in Path(str(item.path)).parents]
-    ours = sorted((items[i] for i in slots), key=lambda item: item.name.startswith("test_sigterm_"))
+    ours = sorted((items[i] for i in slots), key=_order)
     for i, item in zip(slots, ours, strict=True):
         items[i] = item
 

@@ -19,26 +19,10 @@ import tritonclient.http as triton
 from maas.registry import open_registry
 from maas.registry.rollouts import RolloutStore
 from maas.serving import rollout_control
+from tests.support.custom_model import ROWS, tree_onnx
 
 NAME = "churn-tree"
 TIERS = ["ground", "base-station"]
-ROWS = (np.random.default_rng(11).standard_normal((64, 4)) * 3).astype(np.int64)
-
-
-def tree_onnx(path: Path, depth: int) -> Path:
-    """A DecisionTree on INT64 counts, converted with skl2onnx (none of the reference models)."""
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import Int64TensorType
-    from sklearn.tree import DecisionTreeClassifier
-
-    rng = np.random.default_rng(depth)
-    x = (rng.standard_normal((300, 4)) * 3).astype(np.int64)
-    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64) + (x[:, 2] > 2)
-    model = DecisionTreeClassifier(max_depth=depth, random_state=0).fit(x, y)
-    onx = to_onnx(model, initial_types=[("counts", Int64TensorType([None, 4]))],
-                  options={id(model): {"zipmap": False}}, target_opset={"": 17, "ai.onnx.ml": 3})
-    path.write_bytes(onx.SerializeToString())
-    return path
 
 
 class OpenLoop:
