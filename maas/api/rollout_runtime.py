@@ -82,6 +82,21 @@ class RolloutWatcher:
         self.tracker = open_uplink_tracker(settings, self.engine, clock)
         self.tracker.resume()
 
+    def summary(self) -> list[dict]:
+        """Every model's rollout for the status page: stable and canary (version, tiers, ready), the canary's share,
+        auto-rollback, and its satellite uplinks (state, bytes sent of total, ETA). Database reads: call it from a
+        worker thread."""
+        out = []
+        for model, state in sorted(self.store.states().items()):
+            uplinks = self.tracker.rollout_status(model) if self.tracker.tiers else []
+            out.append({
+                **state.to_dict(),
+                "uplinks": [{"version": u.version, "tier": u.tier, "state": u.state, "bytes_sent": u.bytes_sent,
+                             "bytes_total": u.bytes_total, "eta_s": u.eta_s, "next_window_start_s": u.next_window_start_s}
+                            for u in uplinks],
+            })
+        return out
+
     def step(self) -> list[str]:
         """One round; returns what it did (arrivals, rollbacks) for logs and tests."""
         done = []

@@ -31,7 +31,7 @@ def _asset(name: str) -> bytes:
 
 def add_ui_routes(app: FastAPI, dataplane, metrics: Metrics) -> StatusBuilder:
     """Register ``/ui``, ``/ui/static/{name}`` and ``/ui/api/status`` (see the module docstring)."""
-    builder = StatusBuilder(metrics, dataplane)
+    builder = StatusBuilder(metrics, dataplane, lambda: getattr(app.state, "rollout_summary", lambda: [])())
     placer = metrics.placer
 
     @app.get("/ui", include_in_schema=False)

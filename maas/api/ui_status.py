@@ -1,6 +1,8 @@
 """The status document behind ``/ui`` and ``maas top``: tiers at a glance, per tier over the last 5 minutes
 (request share, p50/p99 latency, energy and carbon per request, queue depth), the satellite tier at a site
-(serving satellite and battery now; contact windows, eclipses and the battery curve ahead) and the deployments.
+(serving satellite and battery now; contact windows, eclipses and the battery curve ahead), the deployments and
+their rollouts (stable and canary versions, the canary's share, satellite uplinks with bytes and ETA: read from the
+database in a worker thread by ``rollout_source``, at most every ``ROLLOUTS_REFRESH_S``).
 
 Window figures are differences of the cluster's cumulative sums (``Metrics.merged``) against the sum remembered
 closest to 5 minutes ago (or the oldest one, so a young platform shows "since start": ``window_s`` says which).
@@ -8,15 +10,18 @@ closest to 5 minutes ago (or the oldest one, so a young platform shows "since st
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from maas.api.metrics import Metrics
 from maas.api.metrics_core import Merged, quantile
 from maas.placement.observe import iso_utc, satellite_battery, satellite_outlook, satellite_sites, tier_status
 
-__all__ = ["StatusBuilder", "OUTLOOK_REFRESH_S", "SITE_LIST_MAX"]
+__all__ = ["StatusBuilder", "OUTLOOK_REFRESH_S", "ROLLOUTS_REFRESH_S", "SITE_LIST_MAX"]
 
 OUTLOOK_REFRESH_S = 30.0
+ROLLOUTS_REFRESH_S = 5.0
 SITE_LIST_MAX = 50
 
 
@@ -50,10 +55,25 @@ def _tier_window(now: Merged, base: Merged, tier: str) -> dict[str, Any]:
 class StatusBuilder:
     """Builds the status document for one replica's ``Metrics`` and data plane (caches the satellite outlook)."""
 
-    def __init__(self, metrics: Metrics, dataplane) -> None:
+    def __init__(self, metrics: Metrics, dataplane, rollout_source: Callable[[], list[dict]] | None = None) -> None:
         self.metrics = metrics
         self.dataplane = dataplane
+        self.rollout_source = rollout_source  # the gateway sets it (RolloutWatcher.summary); None: no rollouts shown
         self._outlook: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._rollouts: tuple[float, list[dict]] | None = None
+
+    async def rollouts(self, now_s: float) -> list[dict]:
+        """The rollouts, read in a worker thread at most every ``ROLLOUTS_REFRESH_S`` (the last ones if it fails)."""
+        if self.rollout_source is None:
+            return []
+        cached = self._rollouts
+        if cached is None or not 0 <= now_s - cached[0] < ROLLOUTS_REFRESH_S:
+            try:
+                cached = self._rollouts = (now_s, await asyncio.to_thread(self.rollout_source))
+            except Exception:  # the database may be busy: the page keeps the last rollouts it had
+                if cached is None:
+                    return []
+        return cached[1]
 
     @property
     def placer(self):
@@ -103,4 +123,5 @@ class StatusBuilder:
             "tiers": tiers,
             "satellite": {"now": satellite_battery(self.placer, site, now_s), "outlook": self.outlook(site, now_s)},
             "deployments": self.dataplane.catalog(None),
+            "rollouts": await self.rollouts(now_s),
         }

@@ -73,7 +73,26 @@ def render_frame(doc: dict[str, Any]) -> Group:
     for d in doc["deployments"]:
         deployments.add_row(d["name"], str(d["version"]), ", ".join(d["tiers"]) or "none")
     parts.append(deployments)
+    rollouts = [r for r in doc.get("rollouts", []) if r.get("canary") or r.get("uplinks")]
+    if rollouts:  # only what is moving: a canary or an uplink (a model on its stable version is in the table above)
+        table = Table(title="rollouts in progress", title_justify="left")
+        for name in ("model", "stable", "canary", "uplinks"):
+            table.add_column(name)
+        for r in rollouts:
+            canary = r.get("canary")
+            table.add_row(r["model"], _track(r.get("stable")),
+                          f"{_track(canary)} · {r['percent']} %" if canary and r.get("percent") else _track(canary),
+                          "; ".join(f"v{u['version']} {u['tier']} {u['state']} {u['bytes_sent']:,}/{u['bytes_total']:,} B"
+                                    for u in r.get("uplinks", [])) or "-")
+        parts.append(table)
     return Group(*parts)
+
+
+def _track(track: dict | None) -> str:
+    if not track:
+        return "-"
+    ready = "" if len(track["ready"]) == len(track["tiers"]) else f" ({len(track['ready'])}/{len(track['tiers'])} ready)"
+    return f"v{track['version']} on {', '.join(track['tiers'])}{ready}"
 
 
 def fetch_status(url: str, key: str | None, site: str | None) -> dict[str, Any]:

@@ -47,6 +47,7 @@ class Gateway:
         app = create_app(self._dataplane, max_body_bytes=self._settings.max_body_bytes)
         app.state.model_control = RayModelControl(self._settings)  # load/unload/push (maas.api.admin_models)
         app.state.metrics.share(RayMetricsAggregator())  # /metrics sums every replica (maas.serving.metrics_actor)
+        app.state.rollout_summary = self._watcher.summary  # the status page's rollouts (maas.api.ui_status)
         app.router.add_event_handler("startup", self._start_watch)  # Starlette 1.x: FastAPI has no add_event_handler
         refresh_in_background(app)  # routing, faults and keys read in worker threads, not on the request path
         return app

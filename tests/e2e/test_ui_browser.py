@@ -83,6 +83,8 @@ def test_status_page_shows_the_tiers_and_follows_100_requests(chromium, running)
                     ".replace(/,/g, '').split(' ')[0]) >= n", arg=[tier, before[tier] + 25], timeout=30_000)
             expect(page.locator("#timeline rect").first).to_be_visible()
             expect(page.locator("#deployments tbody tr")).not_to_have_count(0)
+            expect(page.locator("#rollouts tbody tr[data-model=digits-mlp]")).to_have_count(1)  # maas up's rollout
+            assert page.locator("#rollouts tbody tr[data-model=digits-mlp] td").nth(1).inner_text().startswith("v1 on ")
             results = ROOT / "results"
             results.mkdir(exist_ok=True)
             page.screenshot(path=str(results / "ui.png"), full_page=True)

@@ -51,3 +51,18 @@ def test_top_needs_an_admin_key(top, platform: Platform) -> None:  # noqa: F811
     assert tenant.exit_code == 2 and "only its own usage" in tenant.output
     bad = top("--interval-s", "0")
     assert bad.exit_code == 2 and "--interval-s" in bad.output
+
+
+def test_top_shows_the_rollouts_in_progress(top, platform: Platform, monkeypatch) -> None:  # noqa: F811
+    moving = {"model": "churn", "percent": 20, "auto_rollback": False,
+              "stable": {"version": 1, "tiers": ["ground"], "ready": ["ground"]},
+              "canary": {"version": 2, "tiers": ["ground", "satellite"], "ready": ["ground"]},
+              "uplinks": [{"version": 2, "tier": "satellite", "state": "uplinking", "bytes_sent": 1000,
+                           "bytes_total": 4000, "eta_s": None, "next_window_start_s": None}]}
+    still = {**moving, "model": "steady", "canary": None, "percent": None, "uplinks": []}
+    monkeypatch.setattr(platform.client.app.state, "rollout_summary", lambda: [moving, still], raising=False)
+    out = top("--admin-key", platform.admin_key)
+    assert out.exit_code == 0, out.output
+    assert "rollouts in progress" in out.output and "steady" not in out.output
+    assert "v2 on ground, satellite (1/2 ready) · 20 %" in out.output
+    assert "v2 satellite uplinking 1,000/4,000 B" in out.output

@@ -140,6 +140,26 @@
       el("td", { text: d.tiers.length ? d.tiers.join(", ") : "none" }))));
   }
 
+  const bytes = (n) => n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} kB` : `${n} B`;
+  function track(t) {  // "v2 on ground, satellite (1 of 2 ready)"
+    if (!t) return "–";
+    const ready = t.ready.length === t.tiers.length ? "" : ` (${t.ready.length} of ${t.tiers.length} ready)`;
+    return `v${t.version} on ${t.tiers.join(", ")}${ready}`;
+  }
+  function uplinkText(u) {
+    const pct = u.bytes_total ? (100 * u.bytes_sent / u.bytes_total).toFixed(0) : "100";
+    const eta = u.state === "uplinking" && u.eta_s !== null ? `, ETA ${new Date(u.eta_s * 1000).toISOString().slice(11, 19)}Z` : "";
+    return `v${u.version} ${u.tier}: ${u.state} ${bytes(u.bytes_sent)} of ${bytes(u.bytes_total)} (${pct} %)${eta}`;
+  }
+  function renderRollouts(doc) {
+    const body = $("rollouts").querySelector("tbody");
+    body.replaceChildren(...(doc.rollouts || []).map((r) => el("tr", { "data-model": r.model },
+      el("td", { text: r.model }), el("td", { text: track(r.stable) }),
+      el("td", { text: r.canary ? `${track(r.canary)} · ${r.percent === null ? "takeover" : r.percent + " %"}` : "–" }),
+      el("td", { text: r.auto_rollback ? "on" : "off" }),
+      el("td", { text: r.uplinks.length ? r.uplinks.map(uplinkText).join("; ") : "–" }))));
+  }
+
   function render(doc) {
     $("admin-view").hidden = false;
     $("tenant-view").hidden = true;
@@ -156,6 +176,7 @@
     renderSatNow(doc.satellite);
     renderTimeline(doc.satellite);
     renderDeployments(doc);
+    renderRollouts(doc);
     $("meta").textContent = `${doc.time} · ${doc.replicas} gateway replica(s) · ${doc.role === "open" ? "auth off" : "admin"}`;
   }
 
