@@ -83,6 +83,9 @@ def sim(
     bias: Annotated[float | None, typer.Option("--bias", help="bias every latency estimate by this fraction")] = None,
     duration_s: Annotated[float | None, typer.Option("--duration-s", help="override the scenario's duration")] = None,
     oracle: Annotated[bool, typer.Option("--oracle/--no-oracle", help="solve the offline oracle")] = True,
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="write an HTML report here (index.html: Pareto view, tier share over time, latency CDFs, "
+        "satellite battery, energy and carbon by tier, the site's timeline)")] = None,
 ) -> None:
     """Run SCENARIO for each policy on the same trace; print a table or JSON keyed by policy (and ``oracle``)."""
     if ctx.invoked_subcommand is not None:  # maas sim generate | sweep
@@ -102,12 +105,18 @@ def sim(
             raise fail(f"--plot: {plot} must end in .png (allowed: a .png path)", EXIT_USAGE)
         if not plot.parent.exists():
             raise fail(f"--plot: directory {plot.parent} does not exist", EXIT_USAGE)
+    if report is not None:
+        from maas.cli.sim_report import report_dir_problem
+
+        if (problem := report_dir_problem(report)) is not None:
+            raise fail(problem, EXIT_USAGE)
     names = [p.strip() for p in policies.split(",") if p.strip()] or None
     try:
         spec = load_scenario(scenario)
         prep = prepare(spec, str(scenario), policies=names, seed=seed, bias=bias, duration_s=duration_s)
         progress = None if output in ("json", "csv") else (lambda n: print(f"simulating {n} ...", file=sys.stderr))
-        results = run(prep, oracle=oracle, progress=progress)
+        records: dict | None = {} if report is not None else None
+        results = run(prep, oracle=oracle, progress=progress, records=records)
     except MaasError as exc:  # ConfigError included: every platform error here is about the input
         raise fail(exc.message, EXIT_USAGE) from None
     if output == "json":
@@ -116,3 +125,8 @@ def sim(
         render_table(results, spec.name, output)
     if plot is not None:
         write_plot(results, plot, f"{spec.name}: SLO attainment vs energy")
+    if report is not None:
+        from maas.cli.sim_report import write_report
+
+        page = write_report(report, results, records or {}, prep, spec.name)
+        print(f"report: {page}", file=sys.stderr)

@@ -106,6 +106,7 @@ class RunRecord:
     wall_s: float
     refused: np.ndarray | None = None  # refused for a tenant's exhausted energy budget (a 429 live)
     tenant_energy_j: list[float] | None = None  # energy each tenant used over the run
+    battery_soc: np.ndarray | None = None  # a battery tier's state of charge after the request (NaN elsewhere)
 
 
 class _Loc:
@@ -146,6 +147,7 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
     failed_out = np.zeros(n, dtype=bool)
     energy_out = np.zeros(n)
     carbon_out = np.zeros(n)
+    soc_out = np.full(n, np.nan)
     dec_out = np.zeros(n, dtype=np.int64)
     min_soc: float | None = None
     locs: dict[tuple[str, str], _Loc] = {}
@@ -273,6 +275,7 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
         record_request(site, tier, start_s=epoch + start / 1000.0, compute_ms=compute, energy_j=e.energy_j)
         if tier in battery_tiers and e.battery_after_j is not None:
             soc = e.battery_after_j / capacity[tier]
+            soc_out[i] = soc
             if min_soc is None or soc < min_soc:
                 min_soc = soc
         tier_out[i] = k
@@ -293,4 +296,4 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
         complete(heappop(pending))
     wall = time.perf_counter() - w0
     return RunRecord(tier_out, lat_out, met_out, failed_out, energy_out, carbon_out, dec_out,
-                     None if min_soc is None else float(min_soc), wall, refused_out, tenant_energy)
+                     None if min_soc is None else float(min_soc), wall, refused_out, tenant_energy, soc_out)

@@ -264,10 +264,11 @@ class _NoRanking(RoutingPolicy):
 
 
 def run(prep: Prepared, *, oracle: bool = True, progress: Callable[[str], None] | None = None,
-        speeds: dict[str, float] | None = None) -> dict:
+        speeds: dict[str, float] | None = None, records: dict | None = None) -> dict:
     """Simulate every policy on the same trace, then the oracle (bound and replayed); figures per policy.
 
-    ``speeds``, when given, receives simulated requests per wall-clock second for each policy."""
+    ``speeds``, when given, receives simulated requests per wall-clock second for each policy; ``records`` each
+    policy's per-request ``RunRecord`` (``maas sim --report`` draws from them)."""
     inp, spec = prep.inp, prep.spec
     out: dict = {}
     for name in prep.policies:
@@ -275,6 +276,8 @@ def run(prep: Prepared, *, oracle: bool = True, progress: Callable[[str], None] 
             progress(name)
         policy = build_policy(name, **spec.policy_options.get(name, {}))
         rec = run_policy(inp, policy)
+        if records is not None:
+            records[name] = rec
         out[name] = summarise(rec, inp.tiers, prep.duration_s)
         if any(t.energy_j_per_day is not None for t in spec.tenants):
             out[name]["tenants"] = tenant_figures(rec, inp, spec)
