@@ -130,8 +130,12 @@ def registry_view(infos) -> View:
 
 
 def run_push(registry, path: Path, name: str, version, description, calibration) -> None:
-    with _errors():
-        result = registry.push(path, name, version=version, description=description, calibration=calibration)
+    from maas.cli.progress import Steps
+    from maas.registry.push import PREPARE_STEPS
+
+    with _errors(), Steps(PREPARE_STEPS + 1, f"push {name}") as step:
+        result = registry.push(path, name, version=version, description=description, calibration=calibration,
+                               progress=step)
     print(f"{result.message} ({result.seconds:.1f} s)")
     format_version(result.info)
 

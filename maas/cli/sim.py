@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from maas.cli.common import EXIT_USAGE, fail
+from maas.cli.progress import Steps
 from maas.errors import MaasError
 from maas.tables import Col, View, attainment, check_output, render, scaled, text
 
@@ -114,9 +115,10 @@ def sim(
     try:
         spec = load_scenario(scenario)
         prep = prepare(spec, str(scenario), policies=names, seed=seed, bias=bias, duration_s=duration_s)
-        progress = None if output in ("json", "csv") else (lambda n: print(f"simulating {n} ...", file=sys.stderr))
         records: dict | None = {} if report is not None else None
-        results = run(prep, oracle=oracle, progress=progress, records=records)
+        steps = len(prep.policies) + (1 if oracle and spec.oracle.enabled else 0)
+        with Steps(steps, f"simulating {len(prep.inp.trace):,} requests", enabled=output not in ("json", "csv")) as step:
+            results = run(prep, oracle=oracle, progress=step, records=records)
     except MaasError as exc:  # ConfigError included: every platform error here is about the input
         raise fail(exc.message, EXIT_USAGE) from None
     if output == "json":

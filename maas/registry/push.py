@@ -13,6 +13,7 @@ Steps, each failing with a clear ``MaasError`` that names the field:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,27 +60,36 @@ def read_model_file(path: Path, max_model_bytes: int) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
+PREPARE_STEPS = 6  # what ``prepare`` reports to ``progress``
+
+
 def prepare(
     path: Path,
     data: bytes,
     sha256: str,
     calibration: Path | None = None,
     profile_budget_s: float = 0.3,
+    progress: Callable[[str], None] = lambda _done: None,
 ) -> Prepared:
-    """Check ``data`` (the bytes of ``path``), build and measure its int8 variant; writes nothing."""
+    """Check ``data`` (the bytes of ``path``), build and measure its int8 variant; writes nothing. ``progress`` is
+    told each of the ``PREPARE_STEPS`` steps as it is done (the CLI's progress bar)."""
     label = Path(path).name
     model = parse_onnx(data, label)
     session = open_session(data, label)
+    progress("checked (onnx.checker, onnxruntime CPU)")
     signature = smoke(session, read_signature(session, label), label)
+    progress("smoke inference")
     feeds_calibration = read_calibration(calibration, signature) if calibration is not None else None
     int8, method = quantize_int8(data, feeds_calibration)
     int8_session = open_session(int8, f"{label} (int8)")
+    progress(f"int8 ({method})")
     feeds, source = agreement_feeds(signature, feeds_calibration)
     measured = agreement(session, int8_session, signature, feeds)
-    profiles = {
-        "fp32": profile(session, signature, profile_budget_s),
-        "int8": profile(int8_session, signature, profile_budget_s),
-    }
+    progress("int8 agreement with fp32")
+    profiles = {"fp32": profile(session, signature, profile_budget_s)}
+    progress("fp32 profiled (batch 1, 4, 16)")
+    profiles["int8"] = profile(int8_session, signature, profile_budget_s)
+    progress("int8 profiled (batch 1, 4, 16)")
     return Prepared(
         fp32=data,
         fp32_sha256=sha256,

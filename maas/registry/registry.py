@@ -84,8 +84,10 @@ class Registry:
         version: int | None = None,
         description: str | None = None,
         calibration: Path | None = None,
+        progress: Callable[[str], None] = lambda _done: None,
     ) -> PushResult:
-        """Check, quantise, measure and register the ONNX file at ``path`` as ``name`` (next version by default)."""
+        """Check, quantise, measure and register the ONNX file at ``path`` as ``name`` (next version by default);
+        ``progress`` hears ``push.PREPARE_STEPS`` steps, then "stored"."""
         start_s = time.perf_counter()
         check_name(name)
         check_version(version)
@@ -95,7 +97,7 @@ class Registry:
         same = self.find_same(name, version, sha256, None)
         if same is not None:
             return self.unchanged(same, start_s)
-        prepared = prepare(Path(path), data, sha256, calibration, self.profile_budget_s)
+        prepared = prepare(Path(path), data, sha256, calibration, self.profile_budget_s, progress)
         rel = {"fp32": self.artifacts.relative(sha256), "int8": self.artifacts.relative(prepared.int8_sha256)}
         now_s = self._clock.now_s()
         entry = Entry(
@@ -116,7 +118,9 @@ class Registry:
             ],
             make_manifest=lambda v: push_manifest(prepared, name, v, description, rel, Path(path).name, now_s),
         )
-        return self.add(entry, start_s)
+        result = self.add(entry, start_s)
+        progress("stored (artifacts and database)")
+        return result
 
     def add(self, entry: Entry, start_s: float | None = None) -> PushResult:
         """Store a prepared version: artifacts first (atomic each), then its rows in one transaction."""

@@ -267,13 +267,11 @@ def run(prep: Prepared, *, oracle: bool = True, progress: Callable[[str], None] 
         speeds: dict[str, float] | None = None, records: dict | None = None) -> dict:
     """Simulate every policy on the same trace, then the oracle (bound and replayed); figures per policy.
 
-    ``speeds``, when given, receives simulated requests per wall-clock second for each policy; ``records`` each
+    ``progress`` hears "<policy> done" after each policy (and "oracle done"); ``speeds``, when given, receives simulated requests per wall-clock second for each policy; ``records`` each
     policy's per-request ``RunRecord`` (``maas sim --report`` draws from them)."""
     inp, spec = prep.inp, prep.spec
     out: dict = {}
     for name in prep.policies:
-        if progress:
-            progress(name)
         policy = build_policy(name, **spec.policy_options.get(name, {}))
         rec = run_policy(inp, policy)
         if records is not None:
@@ -285,10 +283,12 @@ def run(prep: Prepared, *, oracle: bool = True, progress: Callable[[str], None] 
             out[name]["model_updates"] = prep.model_updates
         if speeds is not None and rec.wall_s > 0:
             speeds[name] = round(len(inp.trace) / rec.wall_s, 1)
-    if oracle and spec.oracle.enabled:
         if progress:
-            progress("oracle")
+            progress(f"{name} done")
+    if oracle and spec.oracle.enabled:
         out["oracle"] = _oracle(prep)
+        if progress:
+            progress("oracle done")
     return out
 
 
