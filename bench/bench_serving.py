@@ -150,6 +150,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="clients for the saturation throughput")
     parser.add_argument("--seconds", type=float, default=8.0, help="duration of each throughput run")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported")
+    parser.add_argument("--no-auth", action="store_true",
+                        help="the platform without keys and limits (still metered, as the anonymous tenant)")
     parser.add_argument("--bare-replicas", type=int, default=None,
                         help="replicas of the model in bare Serve (default: as many as the platform's tiers)")
     args = parser.parse_args()
@@ -165,7 +167,8 @@ def main() -> int:
     from maas.serving import platform
 
     data_dir = Path(tempfile.mkdtemp(prefix="maas-bench-"))
-    settings = load_settings(None, port=serve_port, network_emulation=0.0, compute_emulation=0.0, data_dir=data_dir)
+    settings = load_settings(None, port=serve_port, network_emulation=0.0, compute_emulation=0.0, data_dir=data_dir,
+                             auth=not args.no_auth)
     topology = load_topology(settings.topology_path)
     resources = {s.ray_resource: load_layout(settings.layout_path, topology.tier_names).embedded.tier_units for s in topology.tiers.values()}
     ray.init(address="local", num_cpus=2, resources=resources, include_dashboard=False, namespace="serve", log_to_driver=False)
@@ -176,7 +179,13 @@ def main() -> int:
         replicas = args.bare_replicas or len(topology.tier_names)
         serve.run(bare_serve_app(str(models_dir), MODEL, replicas), name="bare", route_prefix="/bare")
         platform.deploy_models(settings, {MODEL: list(topology.tier_names)})
-        HEADERS["Authorization"] = f"Bearer {bench_tenant_key(settings)}"  # auth, limits and metering all on
+        if args.no_auth:
+            from maas.api.service import prepare_service
+            from maas.clock import WallClock
+
+            prepare_service(settings, WallClock())
+        else:
+            HEADERS["Authorization"] = f"Bearer {bench_tenant_key(settings)}"  # auth, limits and metering all on
         platform.deploy_gateway(settings)
         urls = {
             "plain": f"http://127.0.0.1:{plain_port}/v2/models/{MODEL}/infer",
@@ -215,7 +224,7 @@ def main() -> int:
             ratios[key], rounds[key] = paired(metric, base)
     print(f"\nmodel {MODEL}, {args.requests} requests at concurrency 1, {args.concurrency} clients x {args.seconds:.0f} s "
           f"for throughput, median of {args.rounds} rounds; the platform on {len(topology.tier_names)} tiers, bare Serve "
-          f"with {replicas} model replica(s)")
+          f"with {replicas} model replica(s); keys and limits {'off' if args.no_auth else 'on'}, metering and metrics on")
     print(f"{'path':10s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>8s}")
     for name, s in summary.items():
         print(f"{name:10s} {s['p50']:8.2f} {s['p99']:8.2f} {s['rps']:8.0f}")
