@@ -49,9 +49,11 @@ def plain_app(models_dir: str, model: str) -> FastAPI:
     return app
 
 
-def bare_serve_app(models_dir: str, model: str, replicas: int = 1):
-    """The bare two-hop Ray Serve app (imported only where Ray is running); ``replicas`` of the model behind one
-    ingress, spread by Serve's own router (``make bench`` gives it as many as the platform has tiers)."""
+def bare_serve_app(models_dir: str, model: str, copies: int = 1):
+    """The bare two-hop Ray Serve app (imported only where Ray is running): ``copies`` one-replica deployments of
+    the model behind one ingress that takes them in turn. ``make bench`` gives it as many as the platform has tiers,
+    the platform's own shape (one single-replica deployment per tier, chosen by the gateway), so the difference
+    measured is the platform's work, not the number of processes on the host."""
     from ray import serve
 
     @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=64)
@@ -67,15 +69,18 @@ def bare_serve_app(models_dir: str, model: str, replicas: int = 1):
     @serve.deployment(ray_actor_options={"num_cpus": 0}, max_ongoing_requests=256)
     @serve.ingress(api)
     class BareIngress:
-        def __init__(self, model_handle) -> None:
-            self._model = model_handle
+        def __init__(self, *model_handles) -> None:
+            self._models = model_handles
+            self._next = 0
 
         @api.post("/v2/models/{name}/infer")
         async def infer(self, name: str, request: Request) -> Response:
-            outputs = await self._model.infer.remote(_decode(await request.body()))
+            handle = self._models[self._next % len(self._models)]
+            self._next += 1
+            outputs = await handle.infer.remote(_decode(await request.body()))
             return Response(_encode(name, outputs), media_type="application/json")
 
-    return BareIngress.bind(BareModel.options(num_replicas=replicas).bind())
+    return BareIngress.bind(*(BareModel.options(name=f"BareModel{k}").bind() for k in range(copies)))
 
 
 if __name__ == "__main__":  # plain server: python -m bench.baselines MODELS_DIR MODEL PORT

@@ -5,8 +5,9 @@ One run, same machine, same model (digits-mlp fp32), same V2 JSON body. Latency:
 requests per second with N concurrent clients (closed loop, saturation; each path's seconds in 4 alternating
 slices). The platform runs with routing on, emulated network/compute set to zero, and a tenant key (auth, limits,
 metering and metrics all on). Like for like, bare Serve has as many replicas of the model as the platform has tiers
-(one each): on this 2-core VM, spreading requests over four replica processes instead of one costs bare Serve
-itself ~10-25% of its throughput, which is Ray's cost, not the platform's (``--bare-replicas 1`` measures it).
+(one single-replica deployment per tier, its ingress taking them in turn): on this 2-core VM, spreading requests
+over four replica processes instead of one costs Ray Serve itself throughput, which is not the platform's work
+(``--bare-replicas 1`` measures bare Serve with one).
 Prints a table and the ratios platform/bare and platform/plain (the median over rounds of each round's ratio);
 writes results/bench_serving.json.
 """
@@ -153,7 +154,7 @@ def main() -> int:
     parser.add_argument("--no-auth", action="store_true",
                         help="the platform without keys and limits (still metered, as the anonymous tenant)")
     parser.add_argument("--bare-replicas", type=int, default=None,
-                        help="replicas of the model in bare Serve (default: as many as the platform's tiers)")
+                        help="one-replica deployments of the model in bare Serve (default: as many as the platform's tiers)")
     args = parser.parse_args()
 
     models_dir = ROOT / "models" / "build"
@@ -174,8 +175,8 @@ def main() -> int:
     ray.init(address="local", num_cpus=2, resources=resources, include_dashboard=False, namespace="serve", log_to_driver=False)
     try:
         platform.start_serve(settings)
-        # like for like: the platform serves the model on every tier (one replica each), so bare Serve gets as
-        # many replicas of it behind its one ingress (--bare-replicas 1: one replica, as before)
+        # like for like: the platform serves the model on every tier (one single-replica deployment each), so bare
+        # Serve gets as many one-replica deployments of it, taken in turn by its ingress (--bare-replicas 1: one)
         replicas = args.bare_replicas or len(topology.tier_names)
         serve.run(bare_serve_app(str(models_dir), MODEL, replicas), name="bare", route_prefix="/bare")
         platform.deploy_models(settings, {MODEL: list(topology.tier_names)})
