@@ -225,7 +225,7 @@ def main() -> int:
             ratios[key], rounds[key] = paired(metric, base)
     print(f"\nmodel {MODEL}, {args.requests} requests at concurrency 1, {args.concurrency} clients x {args.seconds:.0f} s "
           f"for throughput, median of {args.rounds} rounds; the platform on {len(topology.tier_names)} tiers, bare Serve "
-          f"with {replicas} model replica(s); keys and limits {'off' if args.no_auth else 'on'}, metering and metrics on")
+          f"with {replicas} one-replica deployment(s) of the model; keys and limits {'off' if args.no_auth else 'on'}, metering and metrics on")
     print(f"{'path':10s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>8s}")
     for name, s in summary.items():
         print(f"{name:10s} {s['p50']:8.2f} {s['p99']:8.2f} {s['rps']:8.0f}")
