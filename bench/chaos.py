@@ -14,6 +14,7 @@ The kill helpers find processes through Ray's state API (only the tests and benc
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import threading
@@ -66,7 +67,12 @@ async def _loop(url: str, headers: dict[str, str], rate_rps: float, duration_s: 
             try:
                 async with session.post(f"{url}/v2/models/digits-mlp/infer", json=BODY, headers=headers) as r:
                     status = r.status
-                    doc = await r.json(content_type=None)
+                    raw = await r.read()
+                    try:
+                        doc = json.loads(raw)
+                    except ValueError:  # e.g. HAProxy's own 502/503 page while the gateway replica is down
+                        doc = {"error": f"not JSON: {raw[:120]!r}"}
+                        status = status if status != 200 else 0
                     if status == 200:
                         tier = doc["parameters"]["tier"]
                         retried = bool(doc["parameters"].get("retried_from"))
