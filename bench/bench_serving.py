@@ -1,15 +1,18 @@
 """``make bench``: the platform's V2 path against (a) plain uvicorn+FastAPI+onnxruntime and (b) bare two-hop Ray Serve.
 
 One run, same machine, same model (digits-mlp fp32), same V2 JSON body. Latency: p50/p99 at concurrency 1
-(closed loop, measured per request, the three paths interleaved request by request). Throughput: completed
-requests per second with N concurrent clients (closed loop, saturation; each path's seconds in 4 alternating
-slices). The platform runs with routing on, emulated network/compute set to zero, and a tenant key (auth, limits,
-metering and metrics all on). Like for like, bare Serve has as many replicas of the model as the platform has tiers
-(one single-replica deployment per tier, its ingress taking them in turn): on this 2-core VM, spreading requests
-over four replica processes instead of one costs Ray Serve itself throughput, which is not the platform's work
-(``--bare-replicas 1`` measures bare Serve with one).
-Prints a table and the ratios platform/bare and platform/plain (the median over rounds of each round's ratio);
-writes results/bench_serving.json.
+(closed loop, measured per request, the paths interleaved request by request). Throughput: completed requests per
+second with N concurrent clients (closed loop, saturation; each path's seconds in 4 alternating slices). The
+platform runs with routing on, emulated network/compute set to zero, and a tenant key (auth, limits, metering and
+metrics all on). Paths:
+- ``plain``: one uvicorn process running onnxruntime (what a user could write in an afternoon);
+- ``bare``: bare Ray Serve, an ingress and, like for like, as many single-replica deployments of the model as the
+  platform has tiers, taken in turn (``--bare-replicas 1``: one);
+- ``platform``: the embedded default, every tier's worker beside the gateway (one hop less, maas.serving.colocated);
+- ``platform-2hop``: a second gateway with ``colocated_tiers`` off, every request over Ray to the tier's replica
+  as in a multi-node cluster: the service layers' cost against bare Serve like for like (``--no-two-hop``: skip).
+Prints a table and the ratios to bare and plain (the median over rounds of each round's ratio); writes
+results/bench_serving.json.
 """
 
 from __future__ import annotations
@@ -155,6 +158,8 @@ def main() -> int:
                         help="the platform without keys and limits (still metered, as the anonymous tenant)")
     parser.add_argument("--bare-replicas", type=int, default=None,
                         help="one-replica deployments of the model in bare Serve (default: as many as the platform's tiers)")
+    parser.add_argument("--no-two-hop", action="store_true",
+                        help="skip the platform-2hop row (the platform with every tier over Ray, colocated_tiers off)")
     args = parser.parse_args()
 
     models_dir = ROOT / "models" / "build"
@@ -193,6 +198,10 @@ def main() -> int:
             "bare": f"http://127.0.0.1:{serve_port}/bare/v2/models/{MODEL}/infer",
             "platform": f"http://127.0.0.1:{serve_port}/v2/models/{MODEL}/infer",
         }
+        if not args.no_two_hop:  # the same platform with every tier over Ray: the service layers like for like
+            platform.deploy_gateway(settings.model_copy(update={"colocated_tiers": "off"}), name="gateway-2hop",
+                                    route_prefix="/2hop")
+            urls["platform-2hop"] = f"http://127.0.0.1:{serve_port}/2hop/v2/models/{MODEL}/infer"
         for url in urls.values():
             asyncio.run(wait_ok(url, payload))
         results: dict[str, dict[str, list[float]]] = {k: {"p50": [], "p99": [], "rps": []} for k in urls}
@@ -204,7 +213,7 @@ def main() -> int:
                 results[name]["p50"].append(float(np.percentile(lat[name], 50)))
                 results[name]["p99"].append(float(np.percentile(lat[name], 99)))
                 results[name]["rps"].append(rps)
-                print(f"  {name:8s} p50 {results[name]['p50'][-1]:.2f} ms  rps {rps:.0f}", file=sys.stderr, flush=True)
+                print(f"  {name:13s} p50 {results[name]['p50'][-1]:.2f} ms  rps {rps:.0f}", file=sys.stderr, flush=True)
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -213,26 +222,32 @@ def main() -> int:
 
     summary = {k: {m: float(np.median(v)) for m, v in r.items()} for k, r in results.items()}
 
-    def paired(metric: str, base: str) -> tuple[float, list[float]]:
-        """The median over rounds of platform/base within each round (a round's paths share the host's noise)."""
-        per_round = [p / b for p, b in zip(results["platform"][metric], results[base][metric], strict=True)]
+    def paired(metric: str, path: str, base: str) -> tuple[float, list[float]]:
+        """The median over rounds of path/base within each round (a round's paths share the host's noise)."""
+        per_round = [p / b for p, b in zip(results[path][metric], results[base][metric], strict=True)]
         return float(np.median(per_round)), [round(r, 3) for r in per_round]
 
     ratios, rounds = {}, {}
     for metric in ("p50", "rps"):
-        for base in ("bare", "plain"):
-            key = f"platform_{metric}_over_{base}"
-            ratios[key], rounds[key] = paired(metric, base)
+        for path in [p for p in ("platform", "platform-2hop") if p in results]:
+            for base in ("bare", "plain"):
+                key = f"{path.replace('-', '_')}_{metric}_over_{base}"
+                ratios[key], rounds[key] = paired(metric, path, base)
     print(f"\nmodel {MODEL}, {args.requests} requests at concurrency 1, {args.concurrency} clients x {args.seconds:.0f} s "
           f"for throughput, median of {args.rounds} rounds; the platform on {len(topology.tier_names)} tiers, bare Serve "
           f"with {replicas} one-replica deployment(s) of the model; keys and limits {'off' if args.no_auth else 'on'}, metering and metrics on")
-    print(f"{'path':10s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>8s}")
+    print(f"{'path':13s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>8s}")
     for name, s in summary.items():
-        print(f"{name:10s} {s['p50']:8.2f} {s['p99']:8.2f} {s['rps']:8.0f}")
+        print(f"{name:13s} {s['p50']:8.2f} {s['p99']:8.2f} {s['rps']:8.0f}")
     print(f"platform/bare : p50 x{ratios['platform_p50_over_bare']:.2f} (target <= 1.15), "
           f"throughput x{ratios['platform_rps_over_bare']:.2f} (target >= 0.90); medians of the rounds' ratios: "
           f"p50 {rounds['platform_p50_over_bare']}, throughput {rounds['platform_rps_over_bare']}")
-    print(f"platform/plain: p50 x{ratios['platform_p50_over_plain']:.2f}, throughput x{ratios['platform_rps_over_plain']:.2f}")
+    print(f"platform/plain: p50 x{ratios['platform_p50_over_plain']:.2f} (target <= 2.5), "
+          f"throughput x{ratios['platform_rps_over_plain']:.2f} (target >= 0.30)")
+    if "platform-2hop" in results:
+        print(f"platform-2hop/bare (every tier over Ray, the service layers like for like): "
+              f"p50 x{ratios['platform_2hop_p50_over_bare']:.2f}, throughput x{ratios['platform_2hop_rps_over_bare']:.2f}; "
+              f"rounds: p50 {rounds['platform_2hop_p50_over_bare']}, throughput {rounds['platform_2hop_rps_over_bare']}")
     out = ROOT / "results" / "bench_serving.json"
     out.parent.mkdir(exist_ok=True)
     tmp = out.with_suffix(".tmp")

@@ -6,7 +6,7 @@ Nothing reads the environment at import time; ``load_settings`` is called by who
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError
@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         "tier (1: wall-clock; 60: an hour of contact windows passes in a minute, for tests and demos)."
     )
     gateway_replicas: int = Field(1, ge=1, description="Gateway (ingress) replicas.")
+    colocated_tiers: Literal["auto", "off"] = Field(
+        "auto", description="One hop less (maas.serving.colocated): 'auto' runs the tiers whose Ray resource the "
+        "gateway's node carries in the gateway's process when there is one gateway replica (the embedded default: "
+        "all four); 'off' sends every request over Ray to the tier's replica."
+    )
     gateway_max_ongoing_requests: int = Field(256, ge=1, description="In-flight requests per gateway replica.")
     tier_max_ongoing_requests: int = Field(64, ge=1, description="In-flight requests per tier model replica.")
     tier_max_queued_requests: int = Field(

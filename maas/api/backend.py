@@ -49,9 +49,13 @@ class LocalBackend:
                     manifest, models_dir, tier=tier, variant=precision_of(tier), slots=slots_of(tier), clock=clock
                 )
         self._deployed = {m: list(t) for m, t in placements.items()}
+        self.tiers = frozenset(t for tiers in placements.values() for t in tiers)  # all of them run in this process
 
     def deployed(self) -> dict[str, list[str]]:
         return self._deployed
+
+    def in_process(self) -> list[tuple[str, str]]:
+        return sorted(self._workers)
 
     async def infer(
         self, model: str, tier: str, inputs: dict[str, np.ndarray], compute_factor: float

@@ -84,6 +84,15 @@ class DataPlane:
         return self.versions.deployed()
 
     # -- health and metadata -------------------------------------------------------------------------------
+    def in_process_tiers(self) -> frozenset[str]:
+        """The tiers whose work runs in this process, one hop less (``maas.serving.colocated``); none over Ray."""
+        return frozenset(getattr(self._backend, "tiers", ()))
+
+    def in_process(self) -> list[str]:
+        """The ``model:version@tier`` workers built in this process so far (a subset of ``in_process_tiers``)."""
+        pairs = getattr(self._backend, "in_process", lambda: [])()
+        return [f"{target}@{tier}" for target, tier in pairs]
+
     def live(self) -> bool:
         return True
 

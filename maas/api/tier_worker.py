@@ -8,6 +8,11 @@ Lifecycle:
 2. ``infer`` waits for a free slot (that wait is ``queue_ms``), runs onnxruntime on the host (``host_ms``), then
    holds the slot for the extra time the emulated device would need (``compute_factor`` x host time).
 3. Results carry the measured parts so the gateway can report them and the router can learn from them.
+
+Beside the gateway (``maas.serving.colocated``, one hop less) the worker shares its event loop: a model whose
+warm-up takes longer than ``offload_above_ms`` runs in a worker thread (onnxruntime releases the GIL) so one slow
+inference does not stall every other request; a fast one runs inline, where a thread hand-off would cost more than
+the inference. In its own Ray replica (``offload_above_ms`` None) it always runs inline, as before.
 """
 
 from __future__ import annotations
@@ -49,24 +54,39 @@ class TierWorker:
         clock: Clock,
         ort_threads: int = 1,
         perf_counter=time.perf_counter,
+        runner: ModelRunner | None = None,
+        offload_above_ms: float | None = None,
     ) -> None:
         self.tier = tier
         self.variant = variant
         self.model = manifest.name
-        self._runner = ModelRunner(manifest, models_dir, variant=variant, intra_op_threads=ort_threads)
         if slots < 1:
             raise ValueError(f"tier {tier}: slots must be >= 1, got {slots}")
+        self._runner = runner or ModelRunner(manifest, models_dir, variant=variant, intra_op_threads=ort_threads)
         self._slots = asyncio.Semaphore(slots)
         self._clock = clock
         self._perf = perf_counter
-        self._runner.warmup()
+        self.warmup_ms = self._warmup_ms()
+        self.offloaded = offload_above_ms is not None and self.warmup_ms > offload_above_ms
+
+    def _warmup_ms(self, runs: int = 3) -> float:
+        """The fastest of a few warm-up inferences (the first pays for lazy initialisation)."""
+        best = float("inf")
+        for _ in range(runs):
+            t0 = self._perf()
+            self._runner.warmup()
+            best = min(best, (self._perf() - t0) * 1e3)
+        return best
 
     async def infer(self, inputs: dict[str, np.ndarray], compute_factor: float = 1.0) -> TierResult:
         """Run one request; ``compute_factor`` is emulated device time over host time (>= 0)."""
         t_arrive = self._perf()
         async with self._slots:
             queue_ms = (self._perf() - t_arrive) * 1e3
-            result = self._run(inputs, compute_factor, queue_ms)
+            if self.offloaded:
+                result = await asyncio.to_thread(self._run, inputs, compute_factor, queue_ms)
+            else:
+                result = self._run(inputs, compute_factor, queue_ms)
             extra_ms = result.compute_ms - result.host_ms
             if extra_ms > 0:
                 await self._clock.sleep_s(extra_ms / 1e3)

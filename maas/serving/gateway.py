@@ -19,15 +19,28 @@ from maas.api.background import refresh_in_background
 from maas.api.factory import build_dataplane
 from maas.api.rollout_runtime import RolloutWatcher, open_version_router
 from maas.clock import WallClock
+from maas.serving.colocated import ColocatedBackend, TierWorkerFactory, colocated_tier_names
 from maas.serving.limit_authority import ActorLeaseSource, limit_authority
 from maas.serving.metrics_actor import RayMetricsAggregator
 from maas.serving.model_control import RayModelControl
 from maas.serving.ray_backend import RayBackend
 from maas.settings import Settings
+from maas.tiers import load_topology
 
-__all__ = ["Gateway"]
+__all__ = ["Gateway", "colocated_backend"]
 
 log = logging.getLogger(__name__)
+
+
+def colocated_backend(settings: Settings, ray_backend: RayBackend, clock: WallClock):
+    """``ray_backend``, or a ``ColocatedBackend`` over it when some tiers run beside this gateway (one hop less)."""
+    topology = load_topology(settings.topology_path)
+    tiers = colocated_tier_names(settings, topology)
+    log.warning("tiers served in the gateway's process (one hop less): %s", ", ".join(sorted(tiers)) or "none")
+    if not tiers:
+        return ray_backend
+    factory = TierWorkerFactory(settings, topology, clock)
+    return ColocatedBackend(ray_backend, tiers, factory.build, clock, retain=factory.retain)
 
 
 @serve.deployment
@@ -36,8 +49,8 @@ class Gateway:
     def __init__(self, settings: dict[str, Any]) -> None:
         self._settings = Settings(**settings)
         leases = ActorLeaseSource(limit_authority(self._settings))
-        backend = RayBackend(refresh_s=self._settings.deployment_refresh_s)
         clock = WallClock()
+        backend = colocated_backend(self._settings, RayBackend(refresh_s=self._settings.deployment_refresh_s), clock)
         versions = open_version_router(self._settings, clock)
         self._dataplane = build_dataplane(self._settings, backend, clock, lease_source=leases, versions=versions)
         self._watcher = RolloutWatcher(self._settings, clock)

@@ -199,13 +199,14 @@ def deploy_models(settings: Settings, placements: dict[str, list[str]], *, uplin
         deploy_versions(settings, wanted, uplink=uplink, restart=restart, progress=progress)
 
 
-def deploy_gateway(settings: Settings) -> None:
+def deploy_gateway(settings: Settings, name: str = GATEWAY_APP, route_prefix: str = "/") -> None:
+    """The gateway application (``make bench`` adds a second one, over Ray only, under another name and prefix)."""
     gateway = Gateway.options(
         num_replicas=settings.gateway_replicas,
         ray_actor_options={"num_cpus": 0},
         max_ongoing_requests=settings.gateway_max_ongoing_requests,
     ).bind(settings.model_dump(mode="json"))
-    serve.run(gateway, name=GATEWAY_APP, route_prefix="/")
+    serve.run(gateway, name=name, route_prefix=route_prefix)
 
 
 def undeploy_model(model: str, settings: Settings | None = None) -> list[str]:

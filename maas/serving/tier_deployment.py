@@ -16,8 +16,9 @@ from ray import serve
 
 from maas.api.tier_worker import TierResult, TierWorker
 from maas.clock import WallClock
+from maas.models import ModelManifest
 
-__all__ = ["TierModel", "app_name", "parse_app_name", "parse_versioned_app_name", "target_name"]
+__all__ = ["TierModel", "app_name", "parse_app_name", "parse_versioned_app_name", "served_manifest", "target_name"]
 
 SEPARATOR = "@"
 VERSION_SEPARATOR = ":"
@@ -52,24 +53,29 @@ def parse_app_name(name: str) -> tuple[str, str] | None:
     return None if parsed is None else (parsed[0], parsed[2])
 
 
+def served_manifest(settings, model: str, version: int) -> tuple[ModelManifest, Path]:
+    """The manifest a model version is served with and the registry's artifact root its files are under."""
+    from maas.registry import open_registry
+
+    registry = open_registry(settings)
+    try:
+        info = registry.show(model, version)
+        return registry.served_manifest(info.manifest), Path(registry.artifacts.root)
+    finally:
+        registry.engine.dispose()
+
+
 @serve.deployment
 class TierModel:
     def __init__(self, model: str, version: int, tier: str, variant: str, slots: int, settings: dict[str, Any]) -> None:
-        from maas.registry import open_registry
         from maas.settings import Settings
 
         conf = Settings(**settings)
-        registry = open_registry(conf)
-        try:
-            info = registry.show(model, version)
-            manifest = registry.served_manifest(info.manifest)
-            root = registry.artifacts.root
-        finally:
-            registry.engine.dispose()
+        manifest, root = served_manifest(conf, model, version)
         self.version = version
         self._worker = TierWorker(
             manifest,
-            Path(root),
+            root,
             tier=tier,
             variant=variant,
             slots=slots,

@@ -60,3 +60,17 @@ def dev_key(platform) -> str:
 def auth_headers(dev_key) -> dict[str, str]:
     """A fresh dict per test: tritonclient's ``infer`` writes Inference-Header-Content-Length into the one given."""
     return {"Authorization": f"Bearer {dev_key}"}
+
+
+@pytest.fixture(scope="module")
+def two_hop_url(platform) -> str:
+    """A second gateway with ``colocated_tiers`` off (every request over Ray to the tier's replica, as on a
+    multi-node cluster), under ``/2hop``; deleted after the module that asked for it."""
+    from maas.serving import platform as plat
+
+    settings = platform[0]
+    plat.deploy_gateway(settings.model_copy(update={"colocated_tiers": "off"}), name="gateway-2hop", route_prefix="/2hop")
+    try:
+        yield f"http://{settings.host}:{settings.port}/2hop"
+    finally:
+        serve.delete("gateway-2hop")

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
+from maas.polling import poll_until
 from tests.support.reference import run_onnx_directly, sample_inputs, v2_inputs
 
 
@@ -33,6 +34,38 @@ def test_every_model_on_every_tier_matches_onnxruntime(http, platform, catalog, 
                 ref = expected[out["name"]]
                 got = np.array(out["data"], dtype=ref.dtype).reshape(out["shape"])
                 np.testing.assert_allclose(got, ref.reshape(got.shape), rtol=1e-5, atol=1e-6)
+
+
+def test_tiers_run_beside_the_gateway_and_answer_as_over_ray(http, platform, two_hop_url, dev_key):
+    """One hop less (maas.serving.colocated): on the embedded single node every tier runs in the gateway's process
+    once its first request has gone over Ray; outputs are the same as the two-hop gateway's."""
+    settings, placements, topology = platform
+    admin = {"Authorization": f"Bearer {(settings.data_dir / 'admin.key').read_text().strip()}"}
+    wanted = {(m, t) for m, tiers in placements.items() for t in tiers}
+
+    def body(model, tier):
+        return {"parameters": {"tier": tier}, "inputs": v2_inputs(model)}
+
+    def built() -> set[tuple[str, str]]:
+        doc = http.get("/ui/api/status", headers=admin).json()
+        assert {t["tier"]: t["hop"] for t in doc["tiers"]} == {t: "in-process" for t in topology.tier_names}
+        return {(ref.partition(":")[0], ref.partition("@")[2]) for ref in doc["in_process"]}
+
+    def all_built() -> bool:  # each (model, tier)'s first request starts its worker's build
+        missing = wanted - built()
+        for model, tier in sorted(missing):
+            assert http.post(f"/v2/models/{model}/infer", json=body(model, tier)).status_code == 200
+        return not missing
+
+    poll_until(all_built, timeout_s=60, what="every model's worker built beside the gateway")
+    with httpx.Client(base_url=two_hop_url, timeout=30.0, headers={"Authorization": f"Bearer {dev_key}"}) as over_ray:
+        for model, tier in sorted(wanted):
+            one = http.post(f"/v2/models/{model}/infer", json=body(model, tier)).json()
+            two = over_ray.post(f"/v2/models/{model}/infer", json=body(model, tier)).json()
+            assert one["parameters"]["tier"] == two["parameters"]["tier"] == tier
+            for a, b in zip(one["outputs"], two["outputs"], strict=True):
+                assert a["name"] == b["name"] and a["shape"] == b["shape"]
+                np.testing.assert_allclose(np.array(a["data"], dtype=float), np.array(b["data"], dtype=float), rtol=1e-6)
 
 
 def test_unpinned_request_is_routed_and_accounted(http):

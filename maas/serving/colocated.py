@@ -1,0 +1,167 @@
+"""One hop less: tiers whose work would run on the gateway's own node run beside it, in its process.
+
+Over Ray a request takes two hops: Serve's proxy -> gateway replica -> model replica (the second through Ray's
+object store and the replica's queue, ~1 ms of CPU on each side). Where a tier's replicas run on the gateway's node
+anyway, the gateway can run the same ``TierWorker`` (same onnxruntime session, same compute slots, same emulated
+device time) in its own process and call it directly.
+
+Which tiers (``colocated_tier_names``, decided once at gateway start):
+- ``Settings.colocated_tiers`` "off": none, every request goes over Ray.
+- "auto" (default): the tiers whose ``tier:<name>`` resource the gateway's node carries, if there is exactly one
+  gateway replica. One replica keeps each tier's compute slots counted in one place, so the emulation and the
+  router's queue view stay exact; with two or more, every tier goes over Ray as before. The embedded single-node
+  default carries every tier (all of them run beside the gateway); on a multi-node cluster the gateway's node (the
+  head) carries none, so each tier's work stays on its own nodes.
+
+What does not change: the ``model:version@tier`` Serve deployments are still deployed, discovered and counted as
+what is deployed (``deployed()``), so ``maas deploy`` / ``undeploy`` / rollouts work as before. The in-process
+worker of a version is built in a worker thread when discovery first lists it; until it is ready (the first seconds
+after a deploy) that version's requests go over Ray. Workers of versions no longer deployed are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from maas.api.tier_worker import TierResult, TierWorker
+from maas.clock import Clock
+from maas.models import ModelManifest, ModelRunner
+from maas.serving.tier_deployment import parse_versioned_app_name, served_manifest
+from maas.settings import Settings
+
+__all__ = ["ColocatedBackend", "TierWorkerFactory", "colocated_tier_names", "tiers_on_node"]
+
+log = logging.getLogger(__name__)
+
+# A model whose warm-up inference takes longer runs in a worker thread beside the gateway (a thread hand-off costs
+# ~50-100 us here, more than digits-mlp's whole inference; MiniLM's 5+ ms would stall the gateway's event loop).
+OFFLOAD_ABOVE_MS = 1.0
+
+
+def tiers_on_node(node_resources: Mapping[str, float], tier_resources: Mapping[str, str], settings: Settings) -> frozenset[str]:
+    """The tiers (name -> its Ray resource in ``tier_resources``) that run beside a gateway on a node with
+    ``node_resources``, by the rules in the module docstring."""
+    if settings.colocated_tiers == "off" or settings.gateway_replicas != 1:
+        return frozenset()
+    return frozenset(tier for tier, resource in tier_resources.items() if node_resources.get(resource, 0) > 0)
+
+
+def colocated_tier_names(settings: Settings, topology) -> frozenset[str]:
+    """``tiers_on_node`` for the node this process runs on (asks Ray; call inside the gateway replica)."""
+    import ray
+
+    node_id = ray.get_runtime_context().get_node_id()
+    resources = next((n.get("Resources", {}) for n in ray.nodes() if n.get("NodeID") == node_id), {})
+    return tiers_on_node(resources, {name: spec.ray_resource for name, spec in topology.tiers.items()}, settings)
+
+
+class TierWorkerFactory:
+    """Builds the in-process ``TierWorker`` of a ``model:version`` target on a tier from the registry (as its
+    Serve replica would); tiers serving the same variant of a version share one onnxruntime session."""
+
+    def __init__(self, settings: Settings, topology, clock: Clock) -> None:
+        self._settings = settings
+        self._topology = topology
+        self._clock = clock
+        self._manifests: dict[str, tuple[ModelManifest, object]] = {}
+        self._runners: dict[tuple[str, str], ModelRunner] = {}
+
+    def build(self, target: str, tier: str) -> TierWorker:
+        parsed = parse_versioned_app_name(f"{target}@{tier}")
+        if parsed is None or parsed[1] is None:
+            raise ValueError(f"{target!r} names no registered version (model:version)")
+        model, version, _ = parsed
+        served = self._manifests.get(target)
+        if served is None:
+            served = self._manifests[target] = served_manifest(self._settings, model, version)
+        manifest, root = served
+        spec = self._topology.tiers[tier]
+        runner = self._runners.get((target, spec.precision))
+        if runner is None:
+            runner = ModelRunner(manifest, root, variant=spec.precision, intra_op_threads=self._settings.ort_threads)
+            self._runners[(target, spec.precision)] = runner
+        return TierWorker(manifest, root, tier=tier, variant=spec.precision, slots=spec.slots, clock=self._clock,
+                          runner=runner, offload_above_ms=OFFLOAD_ABOVE_MS)
+
+    def retain(self, targets: set[str]) -> None:
+        """Forget the manifests and sessions of every other target."""
+        self._manifests = {t: m for t, m in self._manifests.items() if t in targets}
+        self._runners = {k: r for k, r in self._runners.items() if k[0] in targets}
+
+
+class ColocatedBackend:
+    """A ``TierBackend``: requests for ``tiers`` go to in-process workers once built, everything else (and those
+    tiers until then) to ``inner`` (the ``RayBackend``). ``build(target, tier)`` is blocking: it runs in a thread.
+
+    A worker is built the first time a request asks for its (target, tier); that request and the ones until the
+    worker is ready go over Ray. A worker that has served nothing for ``idle_s`` (a version no longer routed: the
+    gateway only routes what the rollouts mark ready) is dropped every ``prune_s``; if it is asked for again it is
+    rebuilt the same way. Nothing here reads Serve's status on the request path's process loop: ``serve.status()``
+    every few seconds cost the gateway's p99 at concurrency 1 twice bare Serve's (33 vs 18 ms, ``make bench``).
+    """
+
+    def __init__(self, inner, tiers: frozenset[str], build: Callable[[str, str], TierWorker], clock: Clock, *,
+                 retain: Callable[[set[str]], None] = lambda _targets: None, idle_s: float = 600.0,
+                 prune_s: float = 60.0) -> None:
+        self._inner = inner
+        self.tiers = tiers
+        self._build = build
+        self._retain = retain
+        self._clock = clock
+        self._idle_s = idle_s
+        self._prune_s = prune_s
+        self._workers: dict[tuple[str, str], TierWorker] = {}
+        self._used_s: dict[tuple[str, str], float] = {}
+        self._building: dict[tuple[str, str], asyncio.Task] = {}
+        self._failed: set[tuple[str, str]] = set()
+        self._prune_task: asyncio.Task | None = None
+
+    def in_process(self) -> list[tuple[str, str]]:
+        """The (target, tier) pairs served in this process now."""
+        return sorted(self._workers)
+
+    def deployed(self) -> dict[str, list[str]]:
+        return self._inner.deployed()
+
+    async def infer(self, model: str, tier: str, inputs: dict[str, np.ndarray], compute_factor: float) -> TierResult:
+        key = (model, tier)
+        worker = self._workers.get(key)
+        if worker is not None:
+            self._used_s[key] = self._clock.now_s()
+            return await worker.infer(inputs, compute_factor)
+        if tier in self.tiers and key not in self._building and key not in self._failed:
+            self._building[key] = asyncio.get_running_loop().create_task(self._start(key))
+        return await self._inner.infer(model, tier, inputs, compute_factor)
+
+    async def _start(self, key: tuple[str, str]) -> None:
+        try:
+            worker = await asyncio.to_thread(self._build, *key)
+            self._used_s[key] = self._clock.now_s()
+            self._workers[key] = worker
+        except Exception:  # it stays on Ray, where its replica serves it
+            self._failed.add(key)
+            log.warning("cannot run %s@%s beside the gateway; it is served over Ray", *key, exc_info=True)
+        finally:
+            self._building.pop(key, None)
+        if self._prune_task is None:
+            self._prune_task = asyncio.get_running_loop().create_task(self._prune_loop())
+
+    async def _prune_loop(self) -> None:
+        while True:  # a cadence in real time; idleness is measured on the clock
+            await asyncio.sleep(self._prune_s)
+            self.prune()
+
+    def prune(self) -> list[tuple[str, str]]:
+        """Drop the workers idle for ``idle_s`` or more; returns what was dropped."""
+        now_s = self._clock.now_s()
+        dropped = [key for key in self._workers if now_s - self._used_s.get(key, now_s) >= self._idle_s]
+        for key in dropped:
+            del self._workers[key]
+            self._used_s.pop(key, None)
+        if dropped:
+            self._retain({target for target, _ in self._workers})
+        return dropped
