@@ -1,6 +1,8 @@
 """Faults under an open loop of 50 req/s on a local platform (bench/local_platform.py), counted by bench/chaos.py:
 kill -9 of the model replica serving most requests, kill -9 of the gateway replica, and a tier outage through
 ``maas tiers fail``. Prints the table (fault, sent, lost, refused, recovery) and writes results/chaos.json.
+The platform sends every tier over Ray (``colocated_tiers`` off, as on a multi-node cluster): beside the embedded
+default's gateway (one hop less) a model replica is not on the request path at all.
 Lost: neither a 200 nor a fast (< 1 s) 503/429. Recovery: from the fault to the last request after it that was not
 a 200 within 1 s.
 """
@@ -31,7 +33,7 @@ def main() -> int:
     from maas.cli.main import app as cli  # noqa: E402
 
     rows = []
-    with local_platform() as plat:
+    with local_platform(colocated_tiers="off") as plat:
         headers = plat.bearer(plat.dev_key)
         tiers = Counter(httpx.post(f"{plat.url}/v2/models/digits-mlp/infer", json=BODY, headers=headers,
                                    timeout=10).json()["parameters"]["tier"] for _ in range(20))

@@ -27,6 +27,10 @@ class TierBackend(Protocol):
         """Run ``model`` on ``tier``; raises NotReady if that deployment is gone."""
         ...
 
+    def in_process(self) -> list[tuple[str, str]]:
+        """The (target, tier) pairs whose worker runs in this process (the rest go over a transport)."""
+        ...
+
 
 class LocalBackend:
     """Every (model, tier) as an in-process TierWorker: real onnxruntime sessions, no cluster."""
@@ -49,7 +53,6 @@ class LocalBackend:
                     manifest, models_dir, tier=tier, variant=precision_of(tier), slots=slots_of(tier), clock=clock
                 )
         self._deployed = {m: list(t) for m, t in placements.items()}
-        self.tiers = frozenset(t for tiers in placements.values() for t in tiers)  # all of them run in this process
 
     def deployed(self) -> dict[str, list[str]]:
         return self._deployed

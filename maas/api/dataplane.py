@@ -84,14 +84,10 @@ class DataPlane:
         return self.versions.deployed()
 
     # -- health and metadata -------------------------------------------------------------------------------
-    def in_process_tiers(self) -> frozenset[str]:
-        """The tiers whose work runs in this process, one hop less (``maas.serving.colocated``); none over Ray."""
-        return frozenset(getattr(self._backend, "tiers", ()))
-
     def in_process(self) -> list[str]:
-        """The ``model:version@tier`` workers built in this process so far (a subset of ``in_process_tiers``)."""
-        pairs = getattr(self._backend, "in_process", lambda: [])()
-        return [f"{target}@{tier}" for target, tier in pairs]
+        """The ``target@tier`` workers running in this process, one hop less (``maas.serving.colocated``; the
+        target is ``model:version`` behind a gateway, ``model`` with ``LocalBackend``)."""
+        return [f"{target}@{tier}" for target, tier in self._backend.in_process()]
 
     def live(self) -> bool:
         return True

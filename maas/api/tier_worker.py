@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +68,10 @@ class TierWorker:
         self._clock = clock
         self._perf = perf_counter
         self.warmup_ms = self._warmup_ms()
-        self.offloaded = offload_above_ms is not None and self.warmup_ms > offload_above_ms
+        # text models' cost grows with the tokens sent, which a batch-1 warm-up does not show: always off the loop
+        self.offloaded = offload_above_ms is not None and (
+            self.warmup_ms > offload_above_ms or manifest.preprocessing is not None)
+        self._pool = ThreadPoolExecutor(slots, thread_name_prefix=f"tier-{tier}") if self.offloaded else None
 
     def _warmup_ms(self, runs: int = 3) -> float:
         """The fastest of a few warm-up inferences (the first pays for lazy initialisation)."""
@@ -81,16 +85,39 @@ class TierWorker:
     async def infer(self, inputs: dict[str, np.ndarray], compute_factor: float = 1.0) -> TierResult:
         """Run one request; ``compute_factor`` is emulated device time over host time (>= 0)."""
         t_arrive = self._perf()
-        async with self._slots:
+        await self._slots.acquire()
+        release_now = True
+        try:
             queue_ms = (self._perf() - t_arrive) * 1e3
-            if self.offloaded:
-                result = await asyncio.to_thread(self._run, inputs, compute_factor, queue_ms)
-            else:
+            if self._pool is None:
                 result = self._run(inputs, compute_factor, queue_ms)
+            else:
+                running = asyncio.get_running_loop().run_in_executor(self._pool, self._run, inputs, compute_factor,
+                                                                     queue_ms)
+                try:
+                    result = await asyncio.shield(running)
+                except asyncio.CancelledError:  # the caller gave up: the slot stays taken until the thread is done
+                    release_now = False
+                    running.add_done_callback(self._release_after)
+                    raise
             extra_ms = result.compute_ms - result.host_ms
             if extra_ms > 0:
                 await self._clock.sleep_s(extra_ms / 1e3)
             return result
+        finally:
+            if release_now:
+                self._slots.release()
+
+    def _release_after(self, done: asyncio.Future) -> None:
+        """Free the slot of an abandoned offloaded run once its thread is done (and consume its outcome)."""
+        self._slots.release()
+        if not done.cancelled():
+            done.exception()
+
+    def close(self) -> None:
+        """Let the worker threads of an offloaded worker end (a run in progress still completes)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
 
     def _run(self, inputs: dict[str, np.ndarray], compute_factor: float, queue_ms: float) -> TierResult:
         t0 = self._perf()

@@ -98,10 +98,11 @@ class StatusBuilder:
         site = site or self.placer.default_site
         tiers = []
         served = 0
-        in_process = self.dataplane.in_process_tiers()
+        in_process = self.dataplane.in_process()
+        tiers_in_process = {ref.rpartition("@")[2] for ref in in_process}
         for t in tier_status(self.placer, site, now_s):
             t.update(_tier_window(merged, base, t["tier"]))
-            t["hop"] = "in-process" if t["tier"] in in_process else "ray"  # beside the gateway, or over Ray
+            t["hop"] = "in-process" if t["tier"] in tiers_in_process else "ray"  # beside the gateway, or over Ray
             served += t["requests"]
             tiers.append(t)
         for t in tiers:
@@ -125,6 +126,6 @@ class StatusBuilder:
             "tiers": tiers,
             "satellite": {"now": satellite_battery(self.placer, site, now_s), "outlook": self.outlook(site, now_s)},
             "deployments": self.dataplane.catalog(None),
-            "in_process": self.dataplane.in_process(),  # model:version@tier workers beside this gateway
+            "in_process": in_process,  # model:version@tier workers beside this gateway
             "rollouts": await self.rollouts(now_s),
         }

@@ -13,17 +13,20 @@ Which tiers (``colocated_tier_names``, decided once at gateway start):
   default carries every tier (all of them run beside the gateway); on a multi-node cluster the gateway's node (the
   head) carries none, so each tier's work stays on its own nodes.
 
-What does not change: the ``model:version@tier`` Serve deployments are still deployed, discovered and counted as
-what is deployed (``deployed()``), so ``maas deploy`` / ``undeploy`` / rollouts work as before. The in-process
-worker of a version is built in a worker thread when discovery first lists it; until it is ready (the first seconds
-after a deploy) that version's requests go over Ray. Workers of versions no longer deployed are dropped.
+What does not change: the ``model:version@tier`` Serve deployments are still deployed and are what the rollouts
+mark ready, so ``maas deploy`` / ``undeploy`` / rollouts work as before (the gateway only routes to versions the
+database says are ready on a tier). The in-process worker of a (version, tier) is built in a thread of its own the
+first time a request asks for it; until it is ready (the first second or so) those requests go over Ray. A worker
+idle for ``idle_s`` (a version no longer routed) is dropped; a failed build is retried after ``prune_s``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -54,8 +57,12 @@ def colocated_tier_names(settings: Settings, topology) -> frozenset[str]:
     """``tiers_on_node`` for the node this process runs on (asks Ray; call inside the gateway replica)."""
     import ray
 
-    node_id = ray.get_runtime_context().get_node_id()
-    resources = next((n.get("Resources", {}) for n in ray.nodes() if n.get("NodeID") == node_id), {})
+    try:
+        node_id = ray.get_runtime_context().get_node_id()
+        resources = next((n.get("Resources", {}) for n in ray.nodes() if n.get("NodeID") == node_id), {})
+    except Exception:  # the GCS did not answer: every tier over Ray, as before this existed
+        log.warning("cannot read this node's resources; every tier is served over Ray", exc_info=True)
+        return frozenset()
     return tiers_on_node(resources, {name: spec.ray_resource for name, spec in topology.tiers.items()}, settings)
 
 
@@ -69,28 +76,31 @@ class TierWorkerFactory:
         self._clock = clock
         self._manifests: dict[str, tuple[ModelManifest, object]] = {}
         self._runners: dict[tuple[str, str], ModelRunner] = {}
+        self._lock = threading.Lock()  # build runs in a thread, retain on the event loop
 
     def build(self, target: str, tier: str) -> TierWorker:
         parsed = parse_versioned_app_name(f"{target}@{tier}")
         if parsed is None or parsed[1] is None:
             raise ValueError(f"{target!r} names no registered version (model:version)")
         model, version, _ = parsed
-        served = self._manifests.get(target)
-        if served is None:
-            served = self._manifests[target] = served_manifest(self._settings, model, version)
-        manifest, root = served
         spec = self._topology.tiers[tier]
-        runner = self._runners.get((target, spec.precision))
-        if runner is None:
-            runner = ModelRunner(manifest, root, variant=spec.precision, intra_op_threads=self._settings.ort_threads)
-            self._runners[(target, spec.precision)] = runner
+        with self._lock:
+            served = self._manifests.get(target)
+            if served is None:
+                served = self._manifests[target] = served_manifest(self._settings, model, version)
+            manifest, root = served
+            runner = self._runners.get((target, spec.precision))
+            if runner is None:
+                runner = ModelRunner(manifest, root, variant=spec.precision, intra_op_threads=self._settings.ort_threads)
+                self._runners[(target, spec.precision)] = runner
         return TierWorker(manifest, root, tier=tier, variant=spec.precision, slots=spec.slots, clock=self._clock,
                           runner=runner, offload_above_ms=OFFLOAD_ABOVE_MS)
 
     def retain(self, targets: set[str]) -> None:
         """Forget the manifests and sessions of every other target."""
-        self._manifests = {t: m for t, m in self._manifests.items() if t in targets}
-        self._runners = {k: r for k, r in self._runners.items() if k[0] in targets}
+        with self._lock:
+            self._manifests = {t: m for t, m in self._manifests.items() if t in targets}
+            self._runners = {k: r for k, r in self._runners.items() if k[0] in targets}
 
 
 class ColocatedBackend:
@@ -98,9 +108,11 @@ class ColocatedBackend:
     tiers until then) to ``inner`` (the ``RayBackend``). ``build(target, tier)`` is blocking: it runs in a thread.
 
     A worker is built the first time a request asks for its (target, tier); that request and the ones until the
-    worker is ready go over Ray. A worker that has served nothing for ``idle_s`` (a version no longer routed: the
-    gateway only routes what the rollouts mark ready) is dropped every ``prune_s``; if it is asked for again it is
-    rebuilt the same way. Nothing here reads Serve's status on the request path's process loop: ``serve.status()``
+    worker is ready go over Ray. Builds run one at a time on a thread of their own (not the loop's default pool,
+    which the gateway's background reads use). A worker that has served nothing for ``idle_s`` (a version no
+    longer routed: the gateway only routes what the rollouts mark ready) is dropped every ``prune_s``, and failed
+    builds are forgotten then, so a passing failure (the database busy) is retried; a dropped worker asked for
+    again is rebuilt the same way. Nothing here reads Serve's status on the request path's process loop: ``serve.status()``
     every few seconds cost the gateway's p99 at concurrency 1 twice bare Serve's (33 vs 18 ms, ``make bench``).
     """
 
@@ -119,6 +131,7 @@ class ColocatedBackend:
         self._building: dict[tuple[str, str], asyncio.Task] = {}
         self._failed: set[tuple[str, str]] = set()
         self._prune_task: asyncio.Task | None = None
+        self._builder = ThreadPoolExecutor(1, thread_name_prefix="colocated-build")
 
     def in_process(self) -> list[tuple[str, str]]:
         """The (target, tier) pairs served in this process now."""
@@ -139,7 +152,7 @@ class ColocatedBackend:
 
     async def _start(self, key: tuple[str, str]) -> None:
         try:
-            worker = await asyncio.to_thread(self._build, *key)
+            worker = await asyncio.get_running_loop().run_in_executor(self._builder, self._build, *key)
             self._used_s[key] = self._clock.now_s()
             self._workers[key] = worker
         except Exception:  # it stays on Ray, where its replica serves it
@@ -153,14 +166,18 @@ class ColocatedBackend:
     async def _prune_loop(self) -> None:
         while True:  # a cadence in real time; idleness is measured on the clock
             await asyncio.sleep(self._prune_s)
-            self.prune()
+            try:
+                self.prune()
+            except Exception:  # keep pruning next round
+                log.warning("pruning idle tier workers failed", exc_info=True)
 
     def prune(self) -> list[tuple[str, str]]:
-        """Drop the workers idle for ``idle_s`` or more; returns what was dropped."""
+        """Drop the workers idle for ``idle_s`` or more and forget failed builds; returns what was dropped."""
+        self._failed.clear()
         now_s = self._clock.now_s()
         dropped = [key for key in self._workers if now_s - self._used_s.get(key, now_s) >= self._idle_s]
         for key in dropped:
-            del self._workers[key]
+            self._workers.pop(key).close()
             self._used_s.pop(key, None)
         if dropped:
             self._retain({target for target, _ in self._workers})

@@ -63,6 +63,9 @@ class RayBackend:
             except Exception:  # the controller may be restarting; keep the last view
                 log.warning("deployment discovery failed", exc_info=True)
 
+    def in_process(self) -> list[tuple[str, str]]:
+        return []  # every tier over Ray (maas.serving.colocated runs some beside the gateway)
+
     def _handle(self, model: str, tier: str) -> serve.handle.DeploymentHandle:
         key = (model, tier)
         handle = self._handles.get(key)

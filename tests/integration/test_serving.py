@@ -46,10 +46,11 @@ def test_tiers_run_beside_the_gateway_and_answer_as_over_ray(http, platform, two
     def body(model, tier):
         return {"parameters": {"tier": tier}, "inputs": v2_inputs(model)}
 
+    def status() -> dict:
+        return http.get("/ui/api/status", headers=admin).json()
+
     def built() -> set[tuple[str, str]]:
-        doc = http.get("/ui/api/status", headers=admin).json()
-        assert {t["tier"]: t["hop"] for t in doc["tiers"]} == {t: "in-process" for t in topology.tier_names}
-        return {(ref.partition(":")[0], ref.partition("@")[2]) for ref in doc["in_process"]}
+        return {(ref.partition(":")[0], ref.partition("@")[2]) for ref in status()["in_process"]}
 
     def all_built() -> bool:  # each (model, tier)'s first request starts its worker's build
         missing = wanted - built()
@@ -58,6 +59,7 @@ def test_tiers_run_beside_the_gateway_and_answer_as_over_ray(http, platform, two
         return not missing
 
     poll_until(all_built, timeout_s=60, what="every model's worker built beside the gateway")
+    assert {t["tier"]: t["hop"] for t in status()["tiers"]} == {t: "in-process" for t in topology.tier_names}
     with httpx.Client(base_url=two_hop_url, timeout=30.0, headers={"Authorization": f"Bearer {dev_key}"}) as over_ray:
         for model, tier in sorted(wanted):
             one = http.post(f"/v2/models/{model}/infer", json=body(model, tier)).json()

@@ -21,6 +21,9 @@ class FlakyBackend:
     def deployed(self):
         return self.inner.deployed()
 
+    def in_process(self):
+        return self.inner.in_process()
+
     async def infer(self, model, tier, inputs, compute_factor):
         self.calls.append(tier)
         if tier in self.dead or len(self.calls) <= self.failures:

@@ -89,7 +89,10 @@ def test_first_request_goes_over_ray_then_the_worker_serves_in_process(catalog, 
 def test_a_worker_that_cannot_be_built_stays_on_ray(catalog, models_dir):
     inner = RayLike()
 
+    attempts = []
+
     def build(target, tier):
+        attempts.append((target, tier))
         raise FileNotFoundError("artifact gone")
 
     backend = ColocatedBackend(inner, frozenset({"ground"}), build, ManualClock(0.0))
@@ -101,6 +104,10 @@ def test_a_worker_that_cannot_be_built_stays_on_ray(catalog, models_dir):
 
     asyncio.run(scenario())
     assert inner.calls == [("m:1", "ground")] * 3 and backend.in_process() == []
+    assert attempts == [("m:1", "ground")]  # tried once, not on every request
+    backend.prune()  # a failure may have been passing (the database busy): tried again after prune_s
+    asyncio.run(scenario())
+    assert attempts == [("m:1", "ground")] * 2
 
 
 def test_a_worker_idle_for_idle_s_is_dropped_and_rebuilt_when_asked_again(catalog, models_dir):
@@ -157,3 +164,34 @@ def test_a_slow_model_runs_off_the_event_loop_and_a_fast_one_inline(catalog, mod
     assert (runner.threads[-1] != loop_thread) is off_loop
     expected = run_onnx_directly(manifest, models_dir, "fp32", sample_inputs("digits-mlp"))
     np.testing.assert_allclose(result.outputs["probabilities"], expected["probabilities"], rtol=1e-6)
+
+
+def test_an_abandoned_offloaded_run_keeps_its_slot_until_its_thread_is_done(catalog, models_dir):
+    """A caller that gives up (its timeout) must not free the slot while onnxruntime still runs in the thread, or a
+    one-slot tier would run two inferences at once."""
+    manifest = catalog.get("digits-mlp")
+    entered, gate = threading.Event(), threading.Event()
+
+    class Gated(ThreadNoting):
+        def infer(self, inputs):
+            entered.set()
+            assert gate.wait(30), "the test never opened the gate"
+            return self._runner.infer(inputs)
+
+    runner = Gated(ModelRunner(manifest, models_dir, variant="fp32"))
+    worker = TierWorker(manifest, models_dir, tier="satellite", variant="fp32", slots=1, clock=ManualClock(0.0),
+                        runner=runner, offload_above_ms=0.0)
+
+    async def scenario() -> tuple[bool, bool]:
+        first = asyncio.create_task(worker.infer(sample_inputs("digits-mlp"), 1.0))
+        assert await asyncio.to_thread(entered.wait, 30)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        held_after_cancel = worker._slots.locked()
+        gate.set()
+        second = await asyncio.wait_for(worker.infer(sample_inputs("digits-mlp"), 1.0), 30)
+        return held_after_cancel, "probabilities" in second.outputs
+
+    assert asyncio.run(scenario()) == (True, True)
+    worker.close()
