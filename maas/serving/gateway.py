@@ -78,6 +78,12 @@ class Gateway:
             except Exception:  # the database may be busy: try again next round
                 log.warning("rollout watch step failed", exc_info=True)
 
+    def where(self) -> dict[str, Any]:
+        """Which Ray node this replica runs on and which tiers run beside it (for placement checks)."""
+        import ray
+
+        return {"node_id": ray.get_runtime_context().get_node_id(), "in_process": self._dataplane.in_process()}
+
     def __del__(self) -> None:  # Serve calls it on a graceful replica shutdown: give leases back, flush usage
         dataplane = getattr(self, "_dataplane", None)
         if dataplane is not None:

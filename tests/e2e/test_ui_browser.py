@@ -81,6 +81,9 @@ def test_status_page_shows_the_tiers_and_follows_100_requests(chromium, running)
                 page.wait_for_function(
                     "([t, n]) => Number(document.querySelector(`[data-tier=${t}] .tier-total`).textContent"
                     ".replace(/,/g, '').split(' ')[0]) >= n", arg=[tier, before[tier] + 25], timeout=30_000)
+            for tier in TIERS:  # maas up's embedded node: once asked for, every tier runs in the gateway's process
+                expect(page.locator(f"[data-tier={tier}] .tier-hop")).to_have_text(
+                    "runs beside the gateway (one hop)", timeout=30_000)
             expect(page.locator("#timeline rect").first).to_be_visible()
             expect(page.locator("#deployments tbody tr")).not_to_have_count(0)
             expect(page.locator("#rollouts tbody tr[data-model=digits-mlp]")).to_have_count(1)  # maas up's rollout

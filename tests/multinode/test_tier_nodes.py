@@ -10,6 +10,7 @@ from ray import serve
 from maas.api.service import prepare_service
 from maas.clock import WallClock
 from maas.loadtest.stubserver import free_port
+from maas.polling import poll_until
 from maas.serving import platform
 from maas.serving.readiness import wait_until_serving
 from maas.serving.tier_deployment import parse_versioned_app_name
@@ -55,3 +56,23 @@ def test_replicas_land_on_their_tier_nodes_and_serve(tier_cluster, models_dir, t
                           headers=auth)
         assert resp.status_code == 200, resp.text
         assert resp.json()["parameters"]["tier"] == tier
+    # one hop less only where the gateway's own node carries the tier (the gateway may land on any node): once each
+    # tier has had requests, exactly the tiers of the gateway's node run in its process, every other one over Ray
+    admin = {"Authorization": f"Bearer {(tmp_path / 'admin.key').read_text().strip()}"}
+    gateway_node = asyncio.run(_gateway_where())["node_id"]
+    beside = {tier for tier, node in node_of_tier.items() if node == gateway_node}
+
+    def hops() -> dict[str, str] | None:
+        for tier in beside:
+            httpx.post(url, json={"parameters": {"tier": tier}, "inputs": v2_inputs("digits-mlp")}, timeout=30,
+                       headers=auth)
+        doc = httpx.get(f"http://{settings.host}:{settings.port}/ui/api/status", headers=admin, timeout=30).json()
+        built = {ref.rpartition("@")[2] for ref in doc["in_process"]}
+        return {t["tier"]: t["hop"] for t in doc["tiers"]} if built == beside else None
+
+    expected = {t: ("in-process" if t in beside else "ray") for t in topology.tier_names}
+    assert poll_until(hops, timeout_s=60, what=f"tiers {sorted(beside)} built beside the gateway") == expected
+
+
+async def _gateway_where() -> dict:
+    return await serve.get_deployment_handle("Gateway", app_name=platform.GATEWAY_APP).where.remote()

@@ -61,12 +61,13 @@
         ["p50", fmt(t.p50_ms, 1, " ms")], ["p99", fmt(t.p99_ms, 1, " ms")],
         ["J / req", sig(t.energy_j_per_request, "J")], ["CO2 / req", mass(t.carbon_g_per_request)],
         ["queue", fmtInt(t.queue_depth)], ["in flight", fmtInt(t.in_flight)],
-        ["runs", t.hop === "in-process" ? "beside the gateway" : "over Ray"],
       ];
       for (const [k, v] of rows) {
         grid.append(el("div", {}, el("span", { text: k }), el("span", { class: `v-${k.replace(/[^a-z0-9]/g, "")}`, text: v })));
       }
-      card.append(grid, el("div", { class: "device tier-total" , text: `${fmtInt(t.requests_total)} served since start` }));
+      const hop = t.hop === "in-process" ? "runs beside the gateway (one hop)" : "runs over Ray (its own replica)";
+      card.append(grid, el("div", { class: "device tier-hop", text: hop }),
+        el("div", { class: "device tier-total" , text: `${fmtInt(t.requests_total)} served since start` }));
       box.append(card);
     }
   }
