@@ -16,7 +16,6 @@ Lifecycle (the gateway on the wall clock through ``LivePlacer``; the simulator's
 from __future__ import annotations
 
 import math
-
 import random
 import time
 from collections.abc import Hashable, Mapping, Sequence

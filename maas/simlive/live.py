@@ -209,6 +209,33 @@ def priming_rows(prep: Prepared, per_pair: int = 25, rate_rps: float = 40.0) -> 
             for i, (m, t) in enumerate(pairs)]
 
 
+# scenario fields the live side does not apply, so a scenario setting them compares two different experiments
+_LIVE_DEFAULTS = ("estimate_bias", "estimate_refresh_s", "shed_factor")  # the gateway uses its own settings
+
+
+def sim_only_fields(spec: ScenarioSpec) -> list[tuple[str, str]]:
+    """(field, why) for every field of ``spec`` that only the simulator would apply (issue 16): the live replay
+    sends each request's model, site, objective, deadline and strictness, and nothing else of the tenants."""
+    found = []
+    for name in _LIVE_DEFAULTS:
+        default = ScenarioSpec.model_fields[name].default
+        if getattr(spec, name) != default:
+            found.append((name, f"the live gateway uses its own setting, not this scenario's (leave it at {default})"))
+    for name, why in (("faults", "live faults come from `maas tiers fail`, not the scenario"),
+                      ("policy_options", "the live gateway runs its policy with the options it was started with"),
+                      ("replicas", "the live platform has one replica per (model, tier)"),
+                      ("model_updates", "the live check does not push new versions"),
+                      ("table_tiers", "the live platform runs on its topology file")):
+        if getattr(spec, name):
+            found.append((name, why))
+    for i, tenant in enumerate(spec.tenants):
+        for name, unset in (("epsilon", None), ("energy_j_per_day", None), ("priority", 5)):
+            if getattr(tenant, name) != unset:
+                found.append((f"tenants.{i}.{name}", "the live replay sends every request as one tenant, whose "
+                              "epsilon, budget and priority are the platform's, not the scenario's"))
+    return found
+
+
 def _check_deployed(metadata: dict[str, dict[str, Any]], models: list[str], tiers: list[str], file: str) -> None:
     for m in models:
         deployed = ((metadata.get(m) or {}).get("maas") or {}).get("tiers")
@@ -230,6 +257,13 @@ def check(url: str, spec: ScenarioSpec, file: str, *, host_ms: dict[str, dict[st
     seed = spec.seed if seed is None else seed
     if warmup_s <= 0 or prime_per_pair < 0:
         raise InvalidInput(f"warm-up must be > 0 s and priming >= 0, got {warmup_s} and {prime_per_pair}")
+    sim_only = sim_only_fields(spec)
+    if sim_only:
+        field, why = sim_only[0]
+        others = f"; all the fields only the simulator applies: {', '.join(f for f, _ in sim_only)}" if len(
+            sim_only) > 1 else ""
+        raise ConfigError(file, field, f"is applied by the simulator only, so sim and live would not run the same "
+                          f"experiment: {why}{others}")
     measured = prepare(spec, file, policies=[MAIN_POLICY], seed=seed, duration_s=duration_s)
     tiers = measured.inp.tiers
     _check_deployed(probe_server(url, list(spec.models), headers=headers), list(spec.models), tiers, file)

@@ -333,3 +333,34 @@ def test_simulate_for_live_warms_the_same_router_first(monkeypatch):
                                 warmup=(2e9 - 5.0, 99, 2.0))
     assert [c[0] for c in calls] == [len(warm_trace), len(prep.inp.trace)]
     assert [round(c[1]) for c in calls] == [2e9 - 5, 2e9] and calls[0][2] == calls[1][2]  # one router, in order
+
+
+def test_the_project_scenario_sets_nothing_only_the_simulator_applies():
+    from maas.simlive.live import sim_only_fields
+
+    assert sim_only_fields(load_scenario(SCENARIO)) == []
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda d: d["tenants"][1].update(epsilon=0.01), "tenants.1.epsilon"),
+    (lambda d: d["tenants"][0].update(priority=2), "tenants.0.priority"),
+    (lambda d: d["tenants"][3].update(energy_j_per_day=5.0), "tenants.3.energy_j_per_day"),
+    (lambda d: d.update(policy_options={"edge-aware": {"epsilon": 0.02}}), "policy_options"),
+    (lambda d: d.update(shed_factor=None), "shed_factor"),
+    (lambda d: d.update(replicas={"ground": 2}), "replicas"),
+    (lambda d: d.update(faults=[{"kind": "outage", "tier": "ground", "start_s": 1, "end_s": 5}]), "faults"),
+])
+def test_sim_live_refuses_a_field_only_the_simulator_applies(tmp_path, edit, field):
+    """Issue 16: a scenario whose tenants carry an epsilon, a budget or a priority, or that sets policy options,
+    faults or replicas, would be compared against a live run that applies none of them: exit 2 naming the field,
+    before any request is sent (the URL is a closed port)."""
+    raw = yaml.safe_load(SCENARIO.read_text())
+    edit(raw)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    (tmp_path / "topology.yaml").write_text((SCENARIO.parent.parent / "topology.yaml").read_text())
+    raw["topology"] = "topology.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(app, ["--scenario", str(path), "--live", "http://127.0.0.1:9"])
+    assert result.exit_code == 2, result.output
+    assert field in result.output and "simulator only" in result.output and "Traceback" not in result.output
