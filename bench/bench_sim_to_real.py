@@ -5,6 +5,9 @@ network and device time), then runs ``maas.simlive.live.check`` ``--runs`` times
 a short warm-up replay, replays the scenario's trace open-loop, simulates the same trace from the live start, and
 compares SLO attainment (target: within 3 points) and tier shares (within 5 points). Prints JSON, writes
 results/sim_to_real.json atomically, tears everything down. Exit 0 when every run is within both targets.
+
+``--suite [DIR]`` runs every scenario of DIR (default ``cluster/scenarios/sim-to-real-suite``, issue 16) ``--runs``
+times on the same platform and prints one line per scenario (worst run); results/sim_to_real_suite.json.
 """
 
 from __future__ import annotations
@@ -45,23 +48,55 @@ def _write_atomic(path: Path, doc: dict) -> None:
     os.replace(tmp, path)
 
 
+SUITE_DIR = ROOT / "cluster" / "scenarios" / "sim-to-real-suite"
+
+
+def _rel(path: Path) -> str:
+    path = path.resolve()
+    return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+
+
+def _print_table(summary: list[dict]) -> None:
+    """One line per scenario: its runs' attainment and worst tier-share differences, and whether all passed."""
+    by: dict[str, list[dict]] = {}
+    for row in summary:
+        by.setdefault(row["scenario"], []).append(row)
+    print("| scenario | attainment sim / live (runs) | attainment diff, pts | max tier share diff, pts | passed |",
+          file=sys.stderr)
+    print("|---|---|---|---|---|", file=sys.stderr)
+    for name, rows in by.items():
+        att = ", ".join(f"{r['attainment_sim']:.3f}/{r['attainment_live']:.3f}" for r in rows)
+        print(f"| {name} | {att} | {', '.join(str(r['attainment_diff_points']) for r in rows)} | "
+              f"{', '.join(str(r['max_tier_share_diff_points']) for r in rows)} | "
+              f"{sum(r['passed'] for r in rows)}/{len(rows)} |", file=sys.stderr)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scenario", type=Path, default=ROOT / "cluster" / "scenarios" / "sim-to-real.yaml")
+    parser.add_argument("--suite", type=Path, nargs="?", const=SUITE_DIR, default=None,
+                        help=f"run every scenario of this directory (default {SUITE_DIR.relative_to(ROOT)})")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--warmup-s", type=float, default=10.0)
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "sim_to_real.json")
+    parser.add_argument("--explain", type=int, default=0, help="list the first N requests routed differently")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-
-    spec = load_scenario(args.scenario)
+    if args.runs < 1 or args.explain < 0:
+        parser.error("--runs must be >= 1 and --explain >= 0")
+    files = sorted(args.suite.glob("*.yaml")) if args.suite else [args.scenario]
+    if not files:
+        parser.error(f"--suite: no *.yaml in {args.suite}")
+    out = args.out or ROOT / "results" / ("sim_to_real_suite.json" if args.suite else "sim_to_real.json")
+    specs = {f: load_scenario(f) for f in files}
+    models = list(dict.fromkeys(m for spec in specs.values() for m in spec.models))
     data_dir = Path(tempfile.mkdtemp(prefix="maas-bench-"))
     settings = load_settings(None, port=free_port(), network_emulation=1.0, compute_emulation=1.0, data_dir=data_dir)
     topology = load_topology(settings.topology_path)
-    tiers = spec.tiers or list(topology.tier_names)
+    tiers = list(topology.tier_names)
     layout = load_layout(settings.layout_path, topology.tier_names)
     resources = {s.ray_resource: layout.embedded.tier_units for s in topology.tiers.values()}
-    placements = {m: list(tiers) for m in spec.models}
-    host_ms = manifest_host_ms(settings.models_dir, list(spec.models))
+    placements = {m: list(tiers) for m in models}
+    host_ms = manifest_host_ms(settings.models_dir, models)
     url = f"http://{settings.host}:{settings.port}"
     runs = []
     t0 = time.perf_counter()
@@ -75,22 +110,25 @@ def main() -> int:
         headers = {"Authorization": f"Bearer {(data_dir / 'dev.key').read_text().strip()}"}
         wait_until_serving(settings, placements, timeout_s=300)
         print(f"platform up at {url} in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-        for k in range(args.runs):
-            report = check(url, spec, str(args.scenario), host_ms=host_ms, warmup_s=args.warmup_s, headers=headers,
-                           progress=lambda m, k=k: print(f"[run {k + 1}] {m}", file=sys.stderr, flush=True))
-            c = report["comparison"]
-            print(f"[run {k + 1}] attainment sim {c['slo_attainment']['sim']:.4f} live {c['slo_attainment']['live']:.4f}"
-                  f" ({c['slo_attainment']['diff_points']} pts); max tier share diff "
-                  f"{c['max_tier_share_diff_points']} pts -> {'PASS' if c['passed'] else 'FAIL'}",
-                  file=sys.stderr, flush=True)
-            runs.append(report)
+        for file, spec in specs.items():
+            for k in range(args.runs):
+                tag = f"{spec.name} run {k + 1}"
+                report = check(url, spec, str(file), host_ms={m: host_ms[m] for m in spec.models},
+                               warmup_s=args.warmup_s, headers=headers, explain=args.explain,
+                               progress=lambda m, tag=tag: print(f"[{tag}] {m}", file=sys.stderr, flush=True))
+                c = report["comparison"]
+                print(f"[{tag}] attainment sim {c['slo_attainment']['sim']:.4f} live "
+                      f"{c['slo_attainment']['live']:.4f} ({c['slo_attainment']['diff_points']} pts); max tier share "
+                      f"diff {c['max_tier_share_diff_points']} pts -> {'PASS' if c['passed'] else 'FAIL'}",
+                      file=sys.stderr, flush=True)
+                runs.append(report)
     finally:
         serve.shutdown()
         ray.shutdown()
     doc = {
-        "scenario": str(args.scenario.relative_to(ROOT) if args.scenario.is_relative_to(ROOT) else args.scenario),
+        "scenarios": [_rel(f) for f in files],
         "targets": {"slo_attainment_points": 3.0, "tier_share_points": 5.0},
-        "summary": [{"epoch": r["epoch"], "platform_ms": r["calibration"]["platform_ms"],
+        "summary": [{"scenario": r["scenario"], "epoch": r["epoch"], "platform_ms": r["calibration"]["platform_ms"],
                      "ingress_ms": r["calibration"]["ingress_ms"],
                      "attainment_sim": r["comparison"]["slo_attainment"]["sim"],
                      "attainment_live": r["comparison"]["slo_attainment"]["live"],
@@ -102,7 +140,8 @@ def main() -> int:
         "wall_s": round(time.perf_counter() - t0, 1),
     }
     print(json.dumps(doc, indent=2))
-    _write_atomic(args.out, doc)
+    _write_atomic(out, doc)
+    _print_table(doc["summary"])
     return 0 if doc["all_passed"] else 1
 
 

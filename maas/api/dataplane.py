@@ -14,6 +14,7 @@ A request goes through ``DataPlane.infer``:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -101,6 +102,8 @@ class DataPlane:
             "name": SERVER_NAME,
             "version": __version__,
             "extensions": ["binary_tensor_data", "model_repository", "maas_routing"],
+            # what a simulation of this gateway needs to run the same world (``maas sim-live``)
+            "maas": {"policy": self._placer.policy.name, "world_seed": self._settings.seed},
         }
 
     def reader(self, authorization: str | None) -> Principal | None:
@@ -195,7 +198,7 @@ class DataPlane:
         deployed = self.service.tiers_for(ticket, ready, hints.tier)
         if not deployed:
             raise NotReady(f"model {manifest.name!r} is not deployed on any tier this tenant may use")
-        output_bytes = _output_bytes(manifest, batch)
+        output_bytes = manifest.output_bytes(batch)
         route = RouteRequest(
             model=manifest.name,
             site=hints.site,
@@ -210,6 +213,7 @@ class DataPlane:
         )
         profile = self._profile(manifest)
         placement = placer.place(route, deployed, profile)
+        decision = placer.explain(route) if hints.explain else None  # now: the next completion changes it
         compute_factor = placer.compute_factor(placement, profile)
 
         up_ms, down_ms = placer.sample_link_ms(placement)
@@ -239,6 +243,7 @@ class DataPlane:
             "uplink_ms": round(up_ms, 3),
             "queue_ms": round(result.queue_ms, 3),
             "compute_ms": round(result.compute_ms, 3),
+            "host_ms": round(result.host_ms, 4),  # the real onnxruntime time the router learns host times from
             "downlink_ms": round(down_ms, 3),
             "platform_ms": round(platform_ms, 3),
             "energy_j": energy_j,
@@ -248,6 +253,8 @@ class DataPlane:
         }
         if failed:
             params["retried_from"] = failed
+        if decision is not None:
+            params["decision"] = json.dumps(decision, separators=(",", ":"))
         if hints.deadline_ms is not None:
             params["deadline_ms"] = hints.deadline_ms
             params["deadline_met"] = latency_ms <= hints.deadline_ms
@@ -321,13 +328,3 @@ def _requested_outputs(manifest: ModelManifest, request: InferRequest) -> tuple[
         if flag:
             binary.add(out["name"])
     return binary, wanted
-
-
-def _output_bytes(manifest: ModelManifest, batch: int) -> int:
-    total = 0
-    for spec in manifest.outputs:
-        per_row = 1
-        for d in spec.shape[1:]:
-            per_row *= max(d, 1)
-        total += per_row * batch * 4
-    return total

@@ -17,6 +17,7 @@ _HEADERS = {
     "site": "x-maas-site",
     "tier": "x-maas-tier",
     "strict": "x-maas-strict",
+    "explain": "x-maas-explain",
 }
 
 
@@ -27,6 +28,7 @@ class RoutingHints:
     site: str
     tier: str | None
     strict: bool
+    explain: bool = False  # answer with the routing decision (response parameter ``decision``, a JSON string)
 
 
 def _number(value: Any, name: str) -> float:
@@ -78,10 +80,12 @@ def parse_hints(
     if tier is not None and tier not in tiers:
         raise InvalidInput(f"tier {tier!r} is not known (allowed: {', '.join(tiers)})")
     strict = get("strict")
+    explain = get("explain")
     return RoutingHints(
         deadline_ms=default_deadline_ms if deadline is None else _number(deadline, "deadline_ms"),
         objective=objective,
         site=site,
         tier=tier,
         strict=False if strict is None else _flag(strict, "strict"),
+        explain=False if explain is None else _flag(explain, "explain"),
     )

@@ -15,7 +15,7 @@ import typer
 
 from maas.cli.common import EXIT_USAGE, errors_to_exit, fail
 
-__all__ = ["app", "render_report"]
+__all__ = ["app", "render_report", "render_divergence"]
 
 app = typer.Typer(help="Sim-to-real: the same scenario live (open-loop replay) and in virtual time.",
                   add_completion=False)
@@ -50,7 +50,41 @@ def render_report(report: dict[str, Any]) -> None:
     console.print(f"live: {live['answered']}/{live['requests']} answered, platform-reported attainment "
                   f"{live['platform_slo_attainment']:.4f}; same trace: {report['same_trace']}; "
                   f"epoch {report['epoch']}")
+    moved = report.get("decisions")
+    if moved:
+        console.print(f"decisions: {moved['routed_differently']} of {moved['answered_both']} requests answered on both "
+                      f"sides went to another tier ({_moves(moved['moves_live_to_sim'])})")
+    for d in report.get("divergences", []):
+        render_divergence(d, console)
     console.print("PASS: within both targets" if c["passed"] else "FAIL: outside a target")
+
+
+def _moves(moves: dict[str, int]) -> str:
+    return ", ".join(f"live {k.replace(' -> ', ', sim ')}: {v}" for k, v in list(moves.items())[:4]) or "none"
+
+
+def _tier_line(name: str, row: dict[str, Any] | None) -> str:
+    if not row:
+        return f"{name}: -"
+    if not row.get("available"):
+        return f"{name}: unavailable ({row.get('reason', '')})"
+    q = f" q {row['quantile_ms']:.1f}" if "quantile_ms" in row else ""
+    ok = "feasible" if row.get("feasible") else f"infeasible ({row.get('reason', '')})"
+    return (f"{name}: {row['expected_ms']:.1f} ms{q} (queue {row['queue_ms']:.1f}, platform {row['platform_ms']:.1f})"
+            f", {row['energy_j'] * 1e3:.2f} mJ, {ok}")
+
+
+def render_divergence(d: dict[str, Any], console: Any) -> None:
+    """One request routed differently: the request, then per tier what each side estimated and concluded."""
+    r = d["request"]
+    console.print(f"request {d['index']} at {d['t_s']:.3f} s: {r['model']} from {r['site']} ({r['tenant']}, "
+                  f"{r['objective']}, deadline {r['deadline_ms']} ms{', strict' if r['strict'] else ''}): "
+                  f"live {d['live']['tier']}, sim {d['sim']['tier']}")
+    for side in ("live", "sim"):
+        tiers = d[side].get("tiers") or {}
+        console.print(f"  {side} ranking {' > '.join(d[side].get('ranking') or [])}")
+        for name in tiers:
+            console.print(f"    {_tier_line(name, tiers[name])}")
 
 
 def _dev_key(data_dir: Path) -> str | None:
@@ -68,6 +102,8 @@ def sim_live(
     models_dir: Annotated[Path | None, typer.Option(
         "--models-dir", help="built models whose manifest profiles the sim uses (default: the settings')")] = None,
     timeout_s: Annotated[float, typer.Option("--timeout-s", help="per-request timeout")] = 10.0,
+    explain: Annotated[int, typer.Option(
+        "--explain", help="list the first N requests routed differently, with both sides' estimates per tier")] = 0,
     output: Annotated[str, typer.Option("-o", "--output", help="table or json")] = "table",
     api_key: Annotated[str | None, typer.Option(
         "--api-key", envvar="MAAS_API_KEY",
@@ -84,6 +120,8 @@ def sim_live(
     for name, value in (("--warmup-s", warmup_s), ("--duration-s", duration_s), ("--timeout-s", timeout_s)):
         if value is not None and value <= 0:
             raise fail(f"{name}: {value} is not > 0 (allowed: > 0)", EXIT_USAGE)
+    if explain < 0:
+        raise fail(f"--explain: {explain} is not >= 0 (allowed: a count >= 0)", EXIT_USAGE)
     if not live.startswith(("http://", "https://")):
         raise fail(f"--live: {live!r} is not an http(s) URL (allowed: e.g. http://127.0.0.1:8000)", EXIT_USAGE)
     progress = None if output == "json" else (lambda m: print(m, file=sys.stderr, flush=True))
@@ -93,7 +131,7 @@ def sim_live(
         host_ms = manifest_host_ms(models_dir or settings.models_dir, list(spec.models))
         key = api_key or _dev_key(settings.data_dir)
         report = check(live.rstrip("/"), spec, str(scenario), host_ms=host_ms, warmup_s=warmup_s, seed=seed,
-                       duration_s=duration_s, timeout_s=timeout_s, progress=progress,
+                       duration_s=duration_s, timeout_s=timeout_s, progress=progress, explain=explain,
                        headers={"Authorization": f"Bearer {key}"} if key else None)
     if output == "json":
         typer.echo(json.dumps(report, indent=2))

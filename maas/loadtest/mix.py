@@ -45,11 +45,12 @@ class MixEntry(BaseModel):
     site: str | None = None
     tier: str | None = Field(None, description="pin to one tier (testing)")
     strict: bool | None = None
+    explain: bool | None = Field(None, description="ask for the routing decision (response parameter 'decision')")
     api_key: str | None = Field(None, description="sent as 'Authorization: Bearer <key>'")
 
     def hints(self) -> dict[str, Any]:
         """Request-level V2 ``parameters`` (routing hints) of this entry."""
-        keys = ("deadline_ms", "objective", "site", "tier", "strict")
+        keys = ("deadline_ms", "objective", "site", "tier", "strict", "explain")
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 

@@ -17,7 +17,7 @@ from maas.errors import MaasError, ModelNotFound
 from maas.loadtest.mix import PreparedEntry
 from maas.loadtest.recorder import Outcome
 
-__all__ = ["Transport", "AiohttpTransport", "ServerUnreachable", "probe_server"]
+__all__ = ["Transport", "AiohttpTransport", "ServerUnreachable", "probe_server", "server_metadata"]
 
 
 class ServerUnreachable(MaasError):
@@ -124,3 +124,25 @@ def probe_server(
 ) -> dict[str, dict[str, Any]]:
     """Check the server answers and serves every model; return {model: V2 metadata (may be empty)}."""
     return asyncio.run(_probe(base_url, models, timeout_s, headers or {}))
+
+
+async def _server_metadata(base_url: str, timeout_s: float, headers: dict[str, str]) -> dict[str, Any]:
+    base = base_url.rstrip("/")
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s), headers=headers) as session:
+            async with session.get(f"{base}/v2") as resp:
+                raw = await resp.read()
+    except (aiohttp.ClientConnectionError, asyncio.TimeoutError, OSError) as exc:
+        raise ServerUnreachable(f"cannot reach {base}: {type(exc).__name__}: {exc}") from None
+    except aiohttp.InvalidURL:
+        raise ServerUnreachable(f"not a valid URL: {base_url!r}") from None
+    try:
+        doc = json.loads(raw) if raw else {}
+    except ValueError:
+        doc = {}
+    return doc if resp.status == 200 and isinstance(doc, dict) else {}
+
+
+def server_metadata(base_url: str, timeout_s: float = 5.0, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """The V2 server metadata (``GET /v2``; {} when the server answers something else)."""
+    return asyncio.run(_server_metadata(base_url, timeout_s, headers or {}))

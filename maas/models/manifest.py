@@ -153,6 +153,17 @@ class ModelManifest(_Strict):
         """``{variant: host_ms_p50}`` for every variant with a measured profile."""
         return {v: float(p["host_ms_p50"]) for v, p in self.profile.items() if "host_ms_p50" in p}
 
+    def output_bytes(self, batch: int = 1) -> int:
+        """Bytes of the outputs of a ``batch``-row request as the gateway accounts them (4 per element; a
+        dynamic dimension past the batch counts 1), the size its router estimates the downlink for."""
+        total = 0
+        for spec in self.outputs:
+            per_row = 1
+            for d in spec.shape[1:]:
+                per_row *= max(d, 1)
+            total += per_row * batch * 4
+        return total
+
     def variant_path(self, models_dir: Path, variant: str = "fp32") -> Path:
         """Where the ONNX file of ``variant`` lives under ``models_dir``; ModelNotFound for an unknown variant."""
         try:

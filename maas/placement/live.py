@@ -111,6 +111,10 @@ class LivePlacer:
             raise error
         return got
 
+    def explain(self, route: RouteRequest) -> dict:
+        """The last ``place``'s decision for ``route`` (``Placer.explain``): call it right after ``place``."""
+        return self.placer.explain(route)
+
     def compute_factor(self, placement: Placement, profile_host_ms: Mapping[str, float]) -> float:
         """Emulated device time over host time for the chosen tier (the tier worker stretches compute by it)."""
         host = self.host_ms(placement.request.model, placement.tier, profile_host_ms)

@@ -20,6 +20,7 @@ import random
 import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from maas.placement.estimates import EstimateCache, EstimateSet, _Line, outage_estimate
 from maas.placement.faults import Fault
@@ -80,6 +81,7 @@ class Placer:
         self.explain_refusals = explain_refusals
         self.shed_factor = shed_factor
         self.last_decision_ns = 0
+        self.last_views: list[TierView] = []  # what the policy ranked for the last request (``explain``)
         self._outages = [f for f in self.faults if f.kind == "outage"]
 
     def set_faults(self, faults: Sequence[Fault]) -> None:
@@ -113,6 +115,7 @@ class Placer:
             true, shown = es.true, es.shown
         views = views_from_estimates(shown, queues, now_s=now_s, platform_ms=platform_ms, kinds=self.kinds,
                                      rng=self.rng)
+        self.last_views = views
         policy = self.policy
         t0 = time.perf_counter_ns()
         strict = request.strict and request.deadline_ms is not None
@@ -145,6 +148,31 @@ class Placer:
             return NoPlacement("no tier available", False)
         reasons = "; ".join(f"{v.tier}: {v.reason or 'unavailable'}" for v in views if not v.available)
         return NoPlacement(f"no tier can take this request now ({reasons or 'no tier ranked'})", False)
+
+    def explain(self, request: RouteRequest) -> dict[str, Any]:
+        """Why the last ``place`` went where it did, per tier: what the router estimated (latency and its parts,
+        the chance-constraint quantile, energy, carbon) and whether the tier was feasible (else why not), plus the
+        ranking. Call it right after ``place`` for the same request, before anything completes (a decision is
+        a moment: the next completion changes what the router knows). JSON-ready; rounded to 1 us / 1 uJ."""
+        views = self.last_views
+        decision = self.policy.decide(request, views)
+        tiers = {}
+        for v in views:
+            row: dict[str, Any] = {"available": v.available}
+            if v.available:
+                row.update(expected_ms=round(decision.expected_ms.get(v.tier, v.latency_ms), 3),
+                           uplink_ms=round(v.uplink_ms, 3), queue_ms=round(v.queue_ms, 3),
+                           compute_ms=round(v.compute_ms, 3), downlink_ms=round(v.downlink_ms, 3),
+                           platform_ms=round(v.platform_ms, 3), energy_j=round(v.energy_j, 6),
+                           carbon_g=round(v.carbon_g, 6))
+                q = decision.quantile_ms.get(v.tier)
+                if q is not None:
+                    row["quantile_ms"] = round(q, 3)
+            row["feasible"] = v.available and v.tier not in decision.reasons
+            if v.tier in decision.reasons:
+                row["reason"] = decision.reasons[v.tier]
+            tiers[v.tier] = row
+        return {"ranking": list(decision.ranking), "tiers": tiers}
 
     def _shed(self, request: RouteRequest, views: list[TierView], deadline_ms: float) -> NoPlacement | None:
         """A refusal when even the fastest available tier is expected past the request's deadline (x threshold)."""

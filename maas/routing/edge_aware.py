@@ -96,7 +96,7 @@ class EdgeAwarePolicy(RoutingPolicy):
 
     def _score(self, request: RouteRequest, views: list[TierView], explain: bool):
         """Core: feasible [(cost, lat, energy, tier)], best effort [(P(miss), lat, tier)], unavailable [tier],
-        reasons, expected latencies."""
+        reasons, expected latencies, the latency each chance constraint tested (the last three when ``explain``)."""
         deadline = request.deadline_ms if request.deadline_ms is not None else _INF
         objective = request.objective if request.objective in OBJECTIVES else self.default_objective
         exp, level = self._spread(request)
@@ -108,6 +108,7 @@ class EdgeAwarePolicy(RoutingPolicy):
         unavailable: list[str] = []
         reasons: dict[str, str] = {}
         expected: dict[str, float] = {}
+        quantile: dict[str, float] = {}
         for v in views:
             tier = v.tier
             if not v.available:
@@ -128,6 +129,7 @@ class EdgeAwarePolicy(RoutingPolicy):
                 lat_q = (net + rest) * ratio
             if explain:
                 expected[tier] = lat
+                quantile[tier] = lat_q
             if lat_q > deadline:
                 fallback.append((_miss_probability(net, p99, rest, ratio, deadline), lat, tier))
                 if explain:
@@ -162,12 +164,12 @@ class EdgeAwarePolicy(RoutingPolicy):
                 (wl * lat / d_ref + (1.0 - wl) * e * (1.0 + budgets.weight(t)) / e_min, lat, e, t)
                 for (_, lat, e, t) in feasible
             ]
-        return feasible, fallback, unavailable, reasons, expected
+        return feasible, fallback, unavailable, reasons, expected, quantile
 
     def choose(self, request: RouteRequest, views: list[TierView]) -> list[str]:
         if request.pinned_tier is not None:
             return [v.tier for v in views if v.tier == request.pinned_tier]
-        feasible, fallback, unavailable, _, _ = self._score(request, views, False)
+        feasible, fallback, unavailable, _, _, _ = self._score(request, views, False)
         if len(feasible) > 1:
             feasible.sort()
         if len(fallback) > 1:
@@ -180,7 +182,7 @@ class EdgeAwarePolicy(RoutingPolicy):
     def choose_checked(self, request: RouteRequest, views: list[TierView]) -> tuple[list[str], bool]:
         if request.pinned_tier is not None:
             return super().choose_checked(request, views)
-        feasible, fallback, unavailable, _, _ = self._score(request, views, False)
+        feasible, fallback, unavailable, _, _, _ = self._score(request, views, False)
         feasible.sort()
         fallback.sort()
         return [f[3] for f in feasible] + [f[2] for f in fallback] + unavailable, bool(feasible)
@@ -188,11 +190,11 @@ class EdgeAwarePolicy(RoutingPolicy):
     def decide(self, request: RouteRequest, views: list[TierView]) -> Decision:
         if request.pinned_tier is not None:
             return super().decide(request, views)
-        feasible, fallback, unavailable, reasons, expected = self._score(request, views, True)
+        feasible, fallback, unavailable, reasons, expected, quantile = self._score(request, views, True)
         feasible.sort()
         fallback.sort()
         ranking = [f[3] for f in feasible] + [f[2] for f in fallback] + unavailable
-        return Decision(ranking, bool(feasible), reasons, expected)
+        return Decision(ranking, bool(feasible), reasons, expected, quantile)
 
     def observe(self, observation: Observation) -> None:
         req = observation.request

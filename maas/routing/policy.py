@@ -113,6 +113,7 @@ class Decision:
     feasible: bool
     reasons: dict[str, str]
     expected_ms: dict[str, float] = field(default_factory=dict)
+    quantile_ms: dict[str, float] = field(default_factory=dict)  # the latency the chance constraint tested
 
     def explain(self) -> dict:
         """A JSON-ready summary for response ``parameters`` and ``maas route explain``."""

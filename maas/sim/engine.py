@@ -3,7 +3,8 @@
 Per request (arrival event): ``maas.placement.Placer.place`` (the gateway's placement core: the one estimate
 cache, biased if the scenario says so, faults applied, live queues -> views -> the policy ranks once) -> dispatch to
 the first available ranked tier. Each tier location has replicas with ``slots`` FIFO servers
-(in dispatch order); a request's latency is platform + true uplink + wait + true compute + true downlink.
+(in dispatch order); a request's latency is platform + true uplink + wait + true compute + true downlink (plus,
+in a sim-to-real run, the client-side ingress the router never sees: ``EngineInput.client_ms``).
 Completion is an event on a heap: it frees the in-flight count and feeds ``policy.observe``; every completion due
 at or before an arrival fires before that arrival is routed. A request fails when its tier has an outage during
 its service or its contact window closes before it completes (``maas.placement.Fault.blocks``, the same test the
@@ -69,6 +70,12 @@ class EngineInput:
     # (model, tier, at_s, host_ms): from scenario second at_s (a new version's uplink completes) requests arriving
     # for that model run on that tier at host_ms (maas.sim.updates); one switch per model
     host_switches: list[tuple[int, str, float, float]] = field(default_factory=list)
+    # per request (sim-to-real, maas.simlive): the gateway's true overhead in ms (None: ``platform_ms`` for every
+    # request), and the overhead only the client sees (HTTP ingress and proxy; None: none). The router estimates
+    # ``platform_ms`` and observes the first; it never sees the second, as the live gateway cannot see its ingress.
+    overhead_ms: np.ndarray | None = None
+    client_ms: np.ndarray | None = None
+    explain: bool = False  # keep each request's decision (``Placer.explain``) in ``RunRecord.decisions``
 
     def host_ms_on(self, model: int, tier: str) -> float:
         """Host compute time of ``model`` on ``tier``: ``tier_host_ms`` when it names the tier, else ``host_ms``."""
@@ -107,6 +114,7 @@ class RunRecord:
     refused: np.ndarray | None = None  # refused for a tenant's exhausted energy budget (a 429 live)
     tenant_energy_j: list[float] | None = None  # energy each tenant used over the run
     battery_soc: np.ndarray | None = None  # a battery tier's state of charge after the request (NaN elsewhere)
+    decisions: list[dict | None] | None = None  # per request when ``EngineInput.explain``: ``Placer.explain``
 
 
 class _Loc:
@@ -136,6 +144,8 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
     t_arr, s_arr, ten_arr, m_arr = tr.t_s.tolist(), tr.site.tolist(), tr.tenant.tolist(), tr.model.tolist()
     link = inp.link_ms.tolist()
     cmult = inp.compute_mult.tolist()
+    overhead = None if inp.overhead_ms is None else inp.overhead_ms.tolist()
+    client = None if inp.client_ms is None else inp.client_ms.tolist()
     w0 = time.perf_counter()
     tiers = tuple(inp.tiers)
     capacity = {t: world.battery_capacity_j(t) for t in tiers}
@@ -149,6 +159,7 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
     carbon_out = np.zeros(n)
     soc_out = np.full(n, np.nan)
     dec_out = np.zeros(n, dtype=np.int64)
+    decisions: list[dict | None] | None = [None] * n if inp.explain else None
     min_soc: float | None = None
     locs: dict[tuple[str, str], _Loc] = {}
     site_queues: dict[str, dict[str, TierQueue]] = {}
@@ -245,6 +256,8 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
         else:  # the new version arrived on its tier: other host times, another cache key
             placement = place(req, tiers, host_after[mi], qs, epoch + now, key=(si, mi, 1), platform_ms=platform_ms)
         dec_out[i] = placer.last_decision_ns
+        if decisions is not None:
+            decisions[i] = placer.explain(req)
         if placement.__class__ is NoPlacement:
             continue  # dropped: rejected (strict) or nothing available
         view = placement.view
@@ -259,11 +272,12 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
         compute = e.compute_ms * cmult[i]
         loc = site_loc_list[k]
         heap = loc.heaps[view.replica]
-        arrive = now_ms + platform_ms + up
+        arrive = now_ms + (platform_ms if overhead is None else overhead[i]) + up
         start = heap[0] if heap[0] > arrive else arrive
         finish = start + compute
         heapq.heapreplace(heap, finish)
-        latency = finish + down - now_ms
+        latency = finish + down - now_ms  # what the gateway measures and its router observes
+        seen = latency if client is None else latency + client[i]  # what the client measures
         ok = True
         wend = e.window_end_s
         if wend is not None and epoch + (finish + down) / 1000.0 > wend:
@@ -285,9 +299,9 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
             spent_today[tj] += e.energy_j
         carbon_out[i] = e.carbon_g
         if ok:
-            lat_out[i] = latency
+            lat_out[i] = seen
             d = req.deadline_ms
-            met_out[i] = d is None or latency <= d
+            met_out[i] = d is None or seen <= d
         else:
             failed_out[i] = True
         loc.queue.in_flight[view.replica] += 1
@@ -296,4 +310,5 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
         complete(heappop(pending))
     wall = time.perf_counter() - w0
     return RunRecord(tier_out, lat_out, met_out, failed_out, energy_out, carbon_out, dec_out,
-                     None if min_soc is None else float(min_soc), wall, refused_out, tenant_energy, soc_out)
+                     None if min_soc is None else float(min_soc), wall, refused_out, tenant_energy, soc_out,
+                     decisions)

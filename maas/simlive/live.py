@@ -3,37 +3,47 @@
 The check (issue 4: attainment within 3 points, every tier's share within 5 points):
 1. ``prepare`` the scenario once: its trace (arrival offsets, site, tenant, model) is what both sides run.
 2. Prime the live router (``priming_rows``: a few requests pinned to every (model, tier)), then calibrate the
-   overhead on a short warm-up replay of a *different* trace (another seed): ``calibrate_overhead_ms`` gives the
-   gateway's own overhead (``platform_ms``, which its router estimates too) and the ingress overhead only the
-   client sees (``ingress_ms``). Nothing is fitted on the measured run.
+   overhead on a short warm-up replay of a *different* trace (another seed): ``overhead_samples`` gives, per
+   request, the gateway's own overhead (``platform_ms``, which its router estimates and observes) and the ingress
+   overhead only the client sees (``ingress_ms``, which no router estimates or observes). Nothing is fitted on
+   the measured run.
 3. Replay the measured trace live (``replay``: the load-test harness's open-loop engine, one ``PreparedEntry`` per
-   request so every outcome is kept with its request: tier, client latency from the intended send, deadline_met).
-4. Simulate the same trace (``simulate_for_live``) with the live run's start as epoch (satellite windows follow
-   wall time), the deployed models' manifest profiles per variant, the calibrated overheads, and the policy the
-   live gateway reports; that router first serves the warm-up trace, as the live one did (priming is not
-   simulated: the engine has no pinned requests).
-5. ``compare(sim_figures, live_figures)``: differences in points and pass/fail.
+   request so every outcome is kept with its request: tier, client latency from the intended send, deadline_met,
+   and with ``explain`` the gateway's decision).
+4. Simulate the same trace (``simulate_for_live``) in the live experiment (``LiveInputs``, issue 16): the live
+   run's start as epoch (satellite windows follow wall time), the live gateway's world seed (grid outages), the
+   request and response sizes the gateway routes by, the host time each (model, tier) took live (priming and
+   warm-up; the manifest profile of its variant where none was measured), and the
+   policy the live gateway reports. The router estimates the median gateway overhead; each request draws its true
+   (gateway, ingress) overhead pair from the calibration, so the host's tail is simulated, not only its median;
+   the ingress is added to the latency the client sees and never reaches the router, as live. That router first
+   serves the warm-up trace, as the live one did (priming is not simulated: the engine has no pinned requests).
+5. ``compare(sim_figures, live_figures)``: differences in points and pass/fail; with ``explain``, the requests the
+   two routed differently with both decisions (``maas.simlive.explain``).
 
 No Ray here: the live side (``maas.simlive.replay``) is plain HTTP through ``maas.loadtest``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from maas.errors import ConfigError, InvalidInput
-from maas.loadtest.transport import probe_server
+from maas.loadtest.transport import probe_server, server_metadata
 from maas.routing import MAIN_POLICY, build_policy, policy_names
-from maas.sim.engine import run_policy
+from maas.sim.engine import RunRecord, run_policy
 from maas.sim.metrics import summarise
 from maas.sim.runner import Prepared, prepare
 from maas.sim.scenario import ScenarioSpec
+from maas.simlive.explain import divergence_summary, divergences
 from maas.simlive.replay import (
     LiveRun,
     RequestOutcome,
@@ -47,8 +57,9 @@ from maas.tiers import load_topology
 
 __all__ = [
     "ATTAINMENT_TARGET_POINTS", "SHARE_TARGET_POINTS", "RequestOutcome", "LiveRun", "trace_rows", "trace_sha256",
-    "write_trace_jsonl", "replay_schedule", "replay", "live_figures", "calibrate_overhead_ms", "priming_rows",
-    "manifest_host_ms", "simulate_for_live", "compare", "check",
+    "write_trace_jsonl", "replay_schedule", "replay", "live_figures", "overhead_samples", "measured_host_ms",
+    "calibrate_overhead_ms",
+    "priming_rows", "manifest_host_ms", "LiveInputs", "simulate_for_live", "compare", "check",
 ]
 
 ATTAINMENT_TARGET_POINTS = 3.0
@@ -86,19 +97,34 @@ def live_figures(live: LiveRun, tiers: list[str]) -> dict[str, Any]:
     }
 
 
-def calibrate_overhead_ms(live: LiveRun) -> tuple[float, float]:
-    """``(platform_ms, ingress_ms)`` from a replay, medians over answered requests: the overhead the gateway
-    measures and reports (its ``platform_ms`` part: decoding, routing, the Ray hop to the tier), which its router
-    also estimates; and the rest the client sees beyond every reported part (HTTP ingress, proxy, client), which
-    no router estimate contains."""
-    gateway, ingress = [], []
-    for o in live.outcomes:
-        if o.ok and o.parts_ms is not None:
-            gateway.append(o.parts_ms["platform_ms"])
-            ingress.append(o.latency_ms - sum(o.parts_ms.values()))
-    if not gateway:
+def overhead_samples(live: LiveRun) -> np.ndarray:
+    """``(k, 2)`` array of ``(platform_ms, ingress_ms)``, one row per answered request that reported its parts:
+    the overhead the gateway measures and reports (its ``platform_ms`` part: decoding, routing, the hop to the
+    tier), which its router also estimates; and the rest the client sees beyond every reported part (HTTP
+    ingress, proxy, client), which no router estimate contains and no router observes."""
+    rows = [(o.parts_ms["platform_ms"], o.latency_ms - sum(o.parts_ms.values()))
+            for o in live.outcomes if o.ok and o.parts_ms is not None]
+    if not rows:
         raise InvalidInput("calibration: no answered request reported its latency parts (is this the maas gateway?)")
-    return round(max(0.0, float(np.median(gateway))), 3), round(max(0.0, float(np.median(ingress))), 3)
+    return np.maximum(np.asarray(rows, dtype=float), 0.0)
+
+
+def measured_host_ms(*runs: tuple[list[dict[str, Any]], LiveRun]) -> dict[str, dict[str, float]]:
+    """``{model: {tier: median host ms}}`` over the answered requests of ``(rows, run)`` replays: the real
+    onnxruntime time each (model, tier) took on this host, the figure the live router learns its host times from
+    (a tiny model's profile, timed in a tight loop at build, can be several times less than a request's run)."""
+    seen: dict[str, dict[str, list[float]]] = {}
+    for rows, run in runs:
+        for row, o in zip(rows, run.outcomes, strict=True):
+            if o.ok and o.tier is not None and o.host_ms is not None:
+                seen.setdefault(row["model"], {}).setdefault(o.tier, []).append(o.host_ms)
+    return {m: {t: round(float(np.median(v)), 4) for t, v in by.items()} for m, by in seen.items()}
+
+
+def calibrate_overhead_ms(live: LiveRun) -> tuple[float, float]:
+    """``(platform_ms, ingress_ms)``: the medians of ``overhead_samples``."""
+    med = np.median(overhead_samples(live), axis=0)
+    return round(float(med[0]), 3), round(float(med[1]), 3)
 
 
 # -- the simulated side ------------------------------------------------------------------------------------------
@@ -119,33 +145,71 @@ def _iso(epoch_s: float) -> str:
     return dt.datetime.fromtimestamp(epoch_s, dt.timezone.utc).isoformat()
 
 
-def _prepared(spec: ScenarioSpec, file: str, epoch_s: float, platform_ms: float, ingress_ms: float,
-              host_ms: dict[str, dict[str, float]], policy: str, seed: int | None, duration_s: float | None
-              ) -> Prepared:
-    sim_spec = spec.model_copy(update={"epoch_start": _iso(epoch_s), "platform_ms": platform_ms})
-    prep = prepare(sim_spec, file, policies=[policy], seed=seed, duration_s=duration_s)
+def _prepared(spec: ScenarioSpec, file: str, epoch_s: float, live_in: LiveInputs, host_ms: dict[str, dict[str, float]],
+              policy: str, seed: int | None, duration_s: float | None) -> Prepared:
+    update: dict[str, Any] = {"epoch_start": _iso(epoch_s), "platform_ms": live_in.platform_ms}
+    if live_in.world_seed is not None:  # the world (grid outages) of the live gateway; the trace keeps ``seed``
+        update["seed"] = live_in.world_seed
+    sim_spec = spec.model_copy(update=update)
+    prep = prepare(sim_spec, file, policies=[policy], seed=spec.seed if seed is None else seed, duration_s=duration_s)
+    inp = prep.inp
     # each tier runs the variant of its precision, as the live gateway does (profile of that variant, else fp32)
     topology = load_topology((Path(file).parent / spec.topology).resolve())
     precision = {t: tier.precision for t, tier in topology.tiers.items()}
-    prep.inp.tier_host_ms = [
+    inp.tier_host_ms = [
         {t: host_ms[m].get(precision[t]) or host_ms[m].get("fp32") or spec.models[m].host_compute_ms
-         for t in prep.inp.tiers}
-        for m in prep.inp.models
+         for t in inp.tiers}
+        for m in inp.models
     ]
-    if ingress_ms:
-        prep.inp.link_ms[:, :, 0] += ingress_ms
+    for j, m in enumerate(inp.models):  # host times as measured live, where they were
+        inp.tier_host_ms[j].update(live_in.host_ms.get(m, {}))
+    for j, m in enumerate(inp.models):  # the sizes the gateway routes by, not the scenario's guesses
+        sizes = live_in.io_bytes.get(m)
+        if sizes is not None:
+            inp.in_bytes[j], inp.out_bytes[j] = int(round(sizes[0])), int(sizes[1])
+    n = len(inp.trace)
+    if live_in.samples is not None and len(live_in.samples):  # the calibrated distribution, tail included
+        draw = np.random.default_rng([prep.inp.seed, 3]).integers(0, len(live_in.samples), n)
+        inp.overhead_ms = live_in.samples[draw, 0].copy()
+        inp.client_ms = live_in.samples[draw, 1].copy()
+    elif live_in.ingress_ms:
+        inp.client_ms = np.full(n, float(live_in.ingress_ms))
+    inp.explain = live_in.explain
     return prep
+
+
+@dataclass(frozen=True)
+class LiveInputs:
+    """What the simulated side takes from the live platform so that both run the same experiment.
+
+    ``platform_ms``: the overhead the router estimates (the calibrated median, as the live router learns it);
+    ``ingress_ms``: overhead only the client sees, every request (used without ``samples``); ``samples``: the
+    calibrated ``(platform_ms, ingress_ms)`` pairs (``overhead_samples``), one drawn per request so the simulator
+    has the host's tail, not only its median; ``world_seed``: the live gateway's world seed (grid outages);
+    ``io_bytes``: ``{model: (request bytes, response bytes)}`` as the gateway routes them; ``explain``: keep
+    every simulated decision (``RunRecord.decisions``); ``host_ms``: ``{model: {tier: ms}}`` measured live
+    (``measured_host_ms``), over the manifest profiles where known."""
+
+    platform_ms: float
+    ingress_ms: float = 0.0
+    samples: np.ndarray | None = None
+    world_seed: int | None = None
+    io_bytes: dict[str, tuple[float, int]] = field(default_factory=dict)
+    explain: bool = False
+    host_ms: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def simulate_for_live(spec: ScenarioSpec, file: str, *, epoch_s: float, platform_ms: float,
                       host_ms: dict[str, dict[str, float]], policy: str = MAIN_POLICY, seed: int | None = None,
                       duration_s: float | None = None, ingress_ms: float = 0.0,
-                      warmup: tuple[float, int, float] | None = None) -> tuple[Prepared, dict[str, Any]]:
+                      warmup: tuple[float, int, float] | None = None, live_inputs: LiveInputs | None = None
+                      ) -> tuple[Prepared, dict[str, Any], RunRecord]:
     """Simulate ``policy`` on the scenario's trace starting at ``epoch_s`` with the variant host times ``host_ms``
-    (``manifest_host_ms``); returns the prepared run and the policy's figures.
+    (``manifest_host_ms``); returns the prepared run, the policy's figures and the per-request record.
 
     ``platform_ms`` is the overhead the router estimates (as the live gateway's does); ``ingress_ms`` is overhead
-    no router estimate holds: it is added to every request's true uplink, so latencies include it. ``warmup``
+    no router estimate holds or observes: it is added to every request's latency as the client sees it.
+    ``live_inputs`` (``LiveInputs``) replaces both and adds the rest taken from the live platform. ``warmup``
     ``(epoch_s, seed, duration_s)``: the same policy first serves that trace (the live warm-up), so its online
     correction starts the measured trace in the state the live router does."""
     if spec.topology is None:
@@ -153,13 +217,15 @@ def simulate_for_live(spec: ScenarioSpec, file: str, *, epoch_s: float, platform
     missing = [m for m in spec.models if m not in host_ms]
     if missing:
         raise ConfigError(file, f"models.{missing[0]}", "no host profile for this model", ", ".join(host_ms))
+    live_in = live_inputs or LiveInputs(platform_ms, ingress_ms)
     router = build_policy(policy, **spec.policy_options.get(policy, {}))
     if warmup is not None:
         w_epoch, w_seed, w_duration = warmup
-        run_policy(_prepared(spec, file, w_epoch, platform_ms, ingress_ms, host_ms, policy, w_seed, w_duration).inp,
-                   router)
-    prep = _prepared(spec, file, epoch_s, platform_ms, ingress_ms, host_ms, policy, seed, duration_s)
-    return prep, summarise(run_policy(prep.inp, router), prep.inp.tiers, prep.duration_s)
+        quiet = dataclasses.replace(live_in, explain=False)
+        run_policy(_prepared(spec, file, w_epoch, quiet, host_ms, policy, w_seed, w_duration).inp, router)
+    prep = _prepared(spec, file, epoch_s, live_in, host_ms, policy, seed, duration_s)
+    record = run_policy(prep.inp, router)
+    return prep, summarise(record, prep.inp.tiers, prep.duration_s), record
 
 
 # -- the comparison ------------------------------------------------------------------------------------------------
@@ -249,24 +315,28 @@ def _check_deployed(metadata: dict[str, dict[str, Any]], models: list[str], tier
 def check(url: str, spec: ScenarioSpec, file: str, *, host_ms: dict[str, dict[str, float]], warmup_s: float = 10.0,
           prime_per_pair: int = 25, seed: int | None = None, duration_s: float | None = None,
           timeout_s: float = 10.0, progress: Callable[[str], None] | None = None,
-          headers: dict[str, str] | None = None) -> dict[str, Any]:
+          headers: dict[str, str] | None = None, explain: int = 0) -> dict[str, Any]:
     """The sim-to-real check of a scenario against the platform at ``url`` (steps in the module docstring);
-    ``headers`` go with every request (``Authorization: Bearer <tenant key>``).
+    ``headers`` go with every request (``Authorization: Bearer <tenant key>``); ``explain`` > 0 asks both sides
+    for every decision and reports the first ``explain`` requests routed differently (``maas.simlive.explain``).
     Returns a JSON-able report; ``report["comparison"]["passed"]`` says whether both targets hold."""
     say = progress or (lambda _m: None)
     seed = spec.seed if seed is None else seed
-    if warmup_s <= 0 or prime_per_pair < 0:
-        raise InvalidInput(f"warm-up must be > 0 s and priming >= 0, got {warmup_s} and {prime_per_pair}")
+    if warmup_s <= 0 or prime_per_pair < 0 or explain < 0:
+        raise InvalidInput(f"warm-up must be > 0 s, priming and explain >= 0, got {warmup_s}, {prime_per_pair} and "
+                           f"{explain}")
     sim_only = sim_only_fields(spec)
     if sim_only:
-        field, why = sim_only[0]
+        name, why = sim_only[0]
         others = f"; all the fields only the simulator applies: {', '.join(f for f, _ in sim_only)}" if len(
             sim_only) > 1 else ""
-        raise ConfigError(file, field, f"is applied by the simulator only, so sim and live would not run the same "
+        raise ConfigError(file, name, f"is applied by the simulator only, so sim and live would not run the same "
                           f"experiment: {why}{others}")
     measured = prepare(spec, file, policies=[MAIN_POLICY], seed=seed, duration_s=duration_s)
     tiers = measured.inp.tiers
-    _check_deployed(probe_server(url, list(spec.models), headers=headers), list(spec.models), tiers, file)
+    metadata = probe_server(url, list(spec.models), headers=headers)
+    _check_deployed(metadata, list(spec.models), tiers, file)
+    world_seed = (server_metadata(url, headers=headers).get("maas") or {}).get("world_seed")
     rows = trace_rows(measured)
     warm_rows = trace_rows(prepare(spec, file, policies=[MAIN_POLICY], seed=seed + 1000, duration_s=warmup_s))
     if not warm_rows:
@@ -274,28 +344,57 @@ def check(url: str, spec: ScenarioSpec, file: str, *, host_ms: dict[str, dict[st
     if prime_per_pair:
         prime = priming_rows(measured, prime_per_pair)
         say(f"priming: {len(prime)} requests pinned to every (model, tier)")
-        replay(url, prime, seed=seed + 2000, timeout_s=timeout_s, headers=headers)
+        primed = replay(url, prime, seed=seed + 2000, timeout_s=timeout_s, headers=headers)
     say(f"warm-up: {len(warm_rows)} requests over {warmup_s:g} s (calibrates the platform overhead)")
     warm = replay(url, warm_rows, seed=seed + 1000, timeout_s=timeout_s, headers=headers)
+    samples = overhead_samples(warm)
+    host_live = measured_host_ms(*([(prime, primed)] if prime_per_pair else []), (warm_rows, warm))
     platform_ms, ingress_ms = calibrate_overhead_ms(warm)
-    say(f"platform_ms {platform_ms} + ingress_ms {ingress_ms}; measured replay: {len(rows)} requests over "
+    say(f"platform_ms {platform_ms} + ingress_ms {ingress_ms} (medians; p99 {np.percentile(samples[:, 0], 99):.2f} "
+        f"+ {np.percentile(samples[:, 1], 99):.2f}); measured replay: {len(rows)} requests over "
         f"{measured.duration_s:g} s")
-    live = replay(url, rows, seed=seed, timeout_s=timeout_s, headers=headers)
+    sent = [dict(r, explain=True) for r in rows] if explain else rows
+    live = replay(url, sent, seed=seed, timeout_s=timeout_s, headers=headers)
     live_fig = live_figures(live, tiers)
     policy = live_fig["policy"] if live_fig["policy"] in policy_names(tiers) else MAIN_POLICY
     say(f"simulating {policy} from the live start {_iso(live.start_s)}")
-    sim_prep, sim_fig = simulate_for_live(spec, file, epoch_s=live.start_s, platform_ms=platform_ms,
-                                          ingress_ms=ingress_ms, host_ms=host_ms, policy=policy, seed=seed,
-                                          duration_s=duration_s, warmup=(warm.start_s, seed + 1000, warmup_s))
-    return {
+    io_bytes = {m: (live.body_bytes[m], _output_bytes(metadata.get(m) or {}))
+                for m in spec.models if m in live.body_bytes and _output_bytes(metadata.get(m) or {})}
+    live_in = LiveInputs(platform_ms, ingress_ms, samples, world_seed if isinstance(world_seed, int) else None,
+                         io_bytes, explain > 0, host_live)
+    sim_prep, sim_fig, record = simulate_for_live(spec, file, epoch_s=live.start_s, platform_ms=platform_ms,
+                                                  host_ms=host_ms, policy=policy, seed=seed, duration_s=duration_s,
+                                                  warmup=(warm.start_s, seed + 1000, warmup_s), live_inputs=live_in)
+    report = {
         "scenario": spec.name, "url": url, "epoch": _iso(live.start_s), "policy": policy, "requests": len(rows),
         "duration_s": measured.duration_s, "trace_sha256": trace_sha256(rows),
         "same_trace": trace_sha256(trace_rows(sim_prep)) == trace_sha256(rows),
         "calibration": {"priming_requests": len(tiers) * len(spec.models) * prime_per_pair,
                         "warmup_requests": len(warm_rows), "warmup_errors": sum(not o.ok for o in warm.outcomes),
-                        "platform_ms": platform_ms, "ingress_ms": ingress_ms},
+                        "platform_ms": platform_ms, "ingress_ms": ingress_ms,
+                        "platform_ms_p99": round(float(np.percentile(samples[:, 0], 99)), 3),
+                        "ingress_ms_p99": round(float(np.percentile(samples[:, 1], 99)), 3),
+                        "world_seed": live_in.world_seed,
+                        "io_bytes": {m: [round(a, 1), b] for m, (a, b) in io_bytes.items()},
+                        "host_ms_measured": host_live},
         "host_ms": host_ms,
         "sim": sim_fig,
         "live": live_fig,
         "comparison": compare(sim_fig, live_fig),
+        "decisions": divergence_summary(live.outcomes, record, tiers),
     }
+    if explain:
+        report["divergences"] = divergences(rows, live.outcomes, record, tiers, explain)
+    return report
+
+
+def _output_bytes(metadata: dict[str, Any]) -> int:
+    """Response bytes of a one-row request as the gateway accounts them, from the model's V2 metadata: 4 per
+    element of every output, a dynamic dimension past the batch counting 1 (``ModelManifest.output_bytes``)."""
+    total = 0
+    for out in metadata.get("outputs") or []:
+        per_row = 1
+        for d in (out.get("shape") or [])[1:]:
+            per_row *= max(int(d), 1)
+        total += per_row * 4
+    return total

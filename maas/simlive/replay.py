@@ -119,6 +119,8 @@ class RequestOutcome:
     policy: str | None = None
     parts_ms: dict[str, float] | None = None
     error: str | None = None
+    decision: dict[str, Any] | None = None  # the gateway's routing decision, when the row asked (``explain``)
+    host_ms: float | None = None  # the real onnxruntime time on the host (what the live router learns from)
 
     @property
     def ok(self) -> bool:
@@ -132,6 +134,18 @@ class LiveRun:
     start_s: float
     outcomes: list[RequestOutcome]
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
+    body_bytes: dict[str, float] = field(default_factory=dict)  # mean request body per model, as sent
+
+
+def _decision(value: Any) -> dict[str, Any] | None:
+    """The ``decision`` response parameter (a JSON string), parsed; None when absent or not a JSON object."""
+    if not isinstance(value, str):
+        return None
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
 
 
 class _Collector:
@@ -155,7 +169,8 @@ class _Collector:
             i, out.status, (done - intended) * 1e3, (sent - intended) * 1e3, self.deadlines[i],
             p.get("tier") if isinstance(p.get("tier"), str) else None, met if isinstance(met, bool) else None,
             p.get("policy") if isinstance(p.get("policy"), str) else None,
-            parts if len(parts) == len(BREAKDOWN_KEYS) else None, out.error)
+            parts if len(parts) == len(BREAKDOWN_KEYS) else None, out.error, _decision(p.get("decision")),
+            float(p["host_ms"]) if isinstance(p.get("host_ms"), (int, float)) else None)
         return out
 
 
@@ -188,4 +203,9 @@ def replay(url: str, rows: list[dict[str, Any]], *, seed: int = 0, variants: int
     deadlines = [r.get("deadline_ms") for r in rows]
     live = asyncio.run(_replay(url, schedule, entries, deadlines, timeout_s, lead_s, headers))
     live.metadata = metadata
+    sizes: dict[str, list[int]] = {}
+    for i, k in enumerate(kind_of):  # the body the open-loop engine sends for request i (entry i, its variant)
+        bodies = kinds[k].bodies
+        sizes.setdefault(kinds[k].model, []).append(len(bodies[int(schedule.variant[i]) % len(bodies)]))
+    live.body_bytes = {m: float(np.mean(v)) for m, v in sizes.items()}
     return live

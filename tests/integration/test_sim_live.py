@@ -50,8 +50,8 @@ def test_short_live_replay_and_its_simulation(platform, base_url, auth_headers):
     platform_ms, ingress_ms = calibrate_overhead_ms(live)
     assert 0.0 <= platform_ms < 1000.0 and 0.0 <= ingress_ms < 1000.0
     host_ms = manifest_host_ms(settings.models_dir, list(spec.models))
-    sim_prep, sim_fig = simulate_for_live(spec, str(SCENARIO), epoch_s=live.start_s, platform_ms=platform_ms,
-                                          ingress_ms=ingress_ms, host_ms=host_ms, duration_s=DURATION_S)
+    sim_prep, sim_fig, _ = simulate_for_live(spec, str(SCENARIO), epoch_s=live.start_s, platform_ms=platform_ms,
+                                             ingress_ms=ingress_ms, host_ms=host_ms, duration_s=DURATION_S)
     assert trace_rows(sim_prep) == rows  # the simulator ran the same trace ...
     assert abs(sim_prep.inp.epoch_s - live.start_s) < 1e-5  # ... from the live start
     assert set(sim_fig["tier_share"]) == set(topology.tier_names) and 0.0 <= sim_fig["slo_attainment"] <= 1.0

@@ -223,16 +223,20 @@ def test_simulate_for_live_same_trace_epoch_and_variant_hosts():
             "maintenance-clf": {"fp32": 0.01}}  # same fp32 time twice, int8 missing: fallbacks
     measured = prepare(spec, str(SCENARIO), policies=["edge-aware"], duration_s=3.0)
     epoch = LIVE_START_S
-    prep, fig = simulate_for_live(spec, str(SCENARIO), epoch_s=epoch, platform_ms=2.0, ingress_ms=3.0,
-                                  host_ms=host, duration_s=3.0)
+    prep, fig, record = simulate_for_live(spec, str(SCENARIO), epoch_s=epoch, platform_ms=2.0, ingress_ms=3.0,
+                                          host_ms=host, duration_s=3.0)
     assert trace_rows(prep) == trace_rows(measured)
     assert prep.inp.epoch_s == pytest.approx(epoch, abs=1e-5) and prep.inp.platform_ms == 2.0
-    plain, _ = simulate_for_live(spec, str(SCENARIO), epoch_s=epoch, platform_ms=2.0, host_ms=host, duration_s=3.0)
-    up, up0 = prep.inp.link_ms[..., 0], plain.inp.link_ms[..., 0]
-    finite = np.isfinite(up0)
-    assert finite.any() and np.array_equal(np.isfinite(up), finite)
-    np.testing.assert_allclose(up[finite], up0[finite] + 3.0)  # ingress: true uplink only
-    np.testing.assert_array_equal(prep.inp.link_ms[..., 1], plain.inp.link_ms[..., 1])
+    plain, _, plain_record = simulate_for_live(spec, str(SCENARIO), epoch_s=epoch, platform_ms=2.0, host_ms=host,
+                                               duration_s=3.0)
+    # ingress is the client's only: the true links are the same, every latency the client sees is 3 ms longer,
+    # and the router (which never observes it) routes every request as it does without it
+    np.testing.assert_array_equal(prep.inp.link_ms, plain.inp.link_ms)
+    assert plain.inp.client_ms is None and np.array_equal(prep.inp.client_ms, np.full(len(prep.inp.trace), 3.0))
+    np.testing.assert_array_equal(record.tier, plain_record.tier)
+    done = np.isfinite(plain_record.latency_ms)
+    assert done.any()
+    np.testing.assert_allclose(record.latency_ms[done], plain_record.latency_ms[done] + 3.0)
     minilm = prep.inp.models.index("minilm-embed")
     clf = prep.inp.models.index("maintenance-clf")
     assert prep.inp.host_ms_on(minilm, "base-station") == 7.0  # int8 on the base station
@@ -288,6 +292,7 @@ def test_priming_rows_pin_every_pair(prep):
 @pytest.mark.parametrize("args, text", [
     (["-o", "yaml"], "--output"),
     (["--warmup-s", "0"], "--warmup-s"),
+    (["--explain", "-1"], "--explain"),
     (["--live", "localhost:8000"], "--live"),
     (["--scenario", "/nonexistent.yaml"], "not found"),
 ])
@@ -329,8 +334,8 @@ def test_simulate_for_live_warms_the_same_router_first(monkeypatch):
     spec = load_scenario(SCENARIO)
     host = {m: {"fp32": 0.5} for m in spec.models}
     warm_trace = prepare(spec, str(SCENARIO), policies=["edge-aware"], seed=99, duration_s=2.0).inp.trace
-    prep, _ = simulate_for_live(spec, str(SCENARIO), epoch_s=2e9, platform_ms=1.0, host_ms=host, duration_s=2.0,
-                                warmup=(2e9 - 5.0, 99, 2.0))
+    prep, _, _ = simulate_for_live(spec, str(SCENARIO), epoch_s=2e9, platform_ms=1.0, host_ms=host, duration_s=2.0,
+                                   warmup=(2e9 - 5.0, 99, 2.0))
     assert [c[0] for c in calls] == [len(warm_trace), len(prep.inp.trace)]
     assert [round(c[1]) for c in calls] == [2e9 - 5, 2e9] and calls[0][2] == calls[1][2]  # one router, in order
 
