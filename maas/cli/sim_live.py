@@ -46,7 +46,7 @@ def render_report(report: dict[str, Any]) -> None:
         Col("figure", fmt=text, left=True), Col("sim", fmt=text), Col("live", fmt=text),
         Col("diff", unit="points"), Col("target", unit="points", fmt=text),
         Col("ok", fmt=lambda v: "" if v is None else ("yes" if v else "NO"))], rows))
-    console = Console()
+    console = Console(soft_wrap=True)  # long lines stay whole (logs, grep)
     console.print(f"live: {live['answered']}/{live['requests']} answered, platform-reported attainment "
                   f"{live['platform_slo_attainment']:.4f}; same trace: {report['same_trace']}; "
                   f"epoch {report['epoch']}")

@@ -76,6 +76,10 @@ class EngineInput:
     overhead_ms: np.ndarray | None = None
     client_ms: np.ndarray | None = None
     explain: bool = False  # keep each request's decision (``Placer.explain``) in ``RunRecord.decisions``
+    # the live platform's queues (sim-to-real): slots per (model, tier) shared by every site, as one tier worker per
+    # deployment has them, and the router sees requests in flight, not each replica's backlog (False: the world's
+    # slots per tier location, shared by the models, with the backlog each replica reports)
+    live_queues: bool = False
 
     def host_ms_on(self, model: int, tier: str) -> float:
         """Host compute time of ``model`` on ``tier``: ``tier_host_ms`` when it names the tier, else ``host_ms``."""
@@ -122,9 +126,9 @@ class _Loc:
 
     __slots__ = ("heaps", "queue")
 
-    def __init__(self, replicas: int, slots: int) -> None:
+    def __init__(self, replicas: int, slots: int, backlog: bool = True) -> None:
         self.heaps = [[0.0] * slots for _ in range(replicas)]
-        self.queue = TierQueue(in_flight=[0] * replicas, slots=slots, backlog_ms=[0.0] * replicas)
+        self.queue = TierQueue(in_flight=[0] * replicas, slots=slots, backlog_ms=[0.0] * replicas if backlog else None)
 
 
 def prefetch_sites(world: TierModels, inp: EngineInput) -> None:
@@ -161,9 +165,9 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
     dec_out = np.zeros(n, dtype=np.int64)
     decisions: list[dict | None] | None = [None] * n if inp.explain else None
     min_soc: float | None = None
-    locs: dict[tuple[str, str], _Loc] = {}
-    site_queues: dict[str, dict[str, TierQueue]] = {}
-    site_locs: dict[str, list[_Loc]] = {}
+    locs: dict[tuple[str, str | int], _Loc] = {}
+    site_queues: dict[str | int, dict[str, TierQueue]] = {}  # by site (by model with ``live_queues``)
+    site_locs: dict[str | int, list[_Loc]] = {}
     faults = inp.faults
     outages = [f for f in faults if f.kind == "outage"]
     degradations = [f for f in faults if f.kind == "link_degradation"]
@@ -205,19 +209,22 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
     pending: list[tuple] = []
     heappush, heappop = heapq.heappush, heapq.heappop
 
-    def queues_for(site: str) -> tuple[dict[str, TierQueue], list[_Loc]]:
-        qs = site_queues.get(site)
+    live_queues = inp.live_queues
+
+    def queues_for(site: str, mi: int) -> tuple[dict[str, TierQueue], list[_Loc]]:
+        qkey = mi if live_queues else site
+        qs = site_queues.get(qkey)
         if qs is None:
             lmap = {}
             for t in tiers:
-                key = (t, world.location(site, t))
+                key = (t, mi) if live_queues else (t, world.location(site, t))
                 loc = locs.get(key)
                 if loc is None:
-                    loc = locs[key] = _Loc(inp.replicas.get(t, 1), world.slots(t))
+                    loc = locs[key] = _Loc(inp.replicas.get(t, 1), world.slots(t), not live_queues)
                 lmap[t] = loc
-            qs = site_queues[site] = {t: lmap[t].queue for t in tiers}
-            site_locs[site] = [lmap[t] for t in tiers]
-        return qs, site_locs[site]
+            qs = site_queues[qkey] = {t: lmap[t].queue for t in tiers}
+            site_locs[qkey] = [lmap[t] for t in tiers]
+        return qs, site_locs[qkey]
 
     def complete(item: tuple) -> None:
         clock.t_s = item[0]
@@ -244,13 +251,14 @@ def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
         req = RouteRequest(base.model, site, base.objective, base.deadline_ms, base.strict, base.priority,
                            inp.in_bytes[mi],
                            None, inp.out_bytes[mi], base.tenant, i, base.epsilon)
-        qs, site_loc_list = queues_for(site)
+        qs, site_loc_list = queues_for(site, mi)
         now_ms = now * 1000.0
-        for loc in site_loc_list:  # what each replica reports: time until its first slot is free
-            backlog = loc.queue.backlog_ms
-            for r, heap in enumerate(loc.heaps):
-                b = heap[0] - now_ms
-                backlog[r] = b if b > 0.0 else 0.0
+        if not live_queues:
+            for loc in site_loc_list:  # what each replica reports: time until its first slot is free
+                backlog = loc.queue.backlog_ms
+                for r, heap in enumerate(loc.heaps):
+                    b = heap[0] - now_ms
+                    backlog[r] = b if b > 0.0 else 0.0
         if now < switch_at[mi]:
             placement = place(req, tiers, host_by_model[mi], qs, epoch + now, key=(si, mi), platform_ms=platform_ms)
         else:  # the new version arrived on its tier: other host times, another cache key

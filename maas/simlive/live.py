@@ -3,7 +3,8 @@
 The check (issue 4: attainment within 3 points, every tier's share within 5 points):
 1. ``prepare`` the scenario once: its trace (arrival offsets, site, tenant, model) is what both sides run.
 2. Prime the live router (``priming_rows``: a few requests pinned to every (model, tier)), then calibrate the
-   overhead on a short warm-up replay of a *different* trace (another seed): ``overhead_samples`` gives, per
+   overhead on a short warm-up replay of a *different* trace (another seed; at least ``warmup_s`` and
+   ``WARMUP_MIN_REQUESTS`` requests; its first ``WARMUP_SETTLE_S`` not used): ``overhead_samples`` gives, per
    request, the gateway's own overhead (``platform_ms``, which its router estimates and observes) and the ingress
    overhead only the client sees (``ingress_ms``, which no router estimates or observes). Nothing is fitted on
    the measured run.
@@ -16,7 +17,9 @@ The check (issue 4: attainment within 3 points, every tier's share within 5 poin
    warm-up; the manifest profile of its variant where none was measured), and the
    policy the live gateway reports. The router estimates the median gateway overhead; each request draws its true
    (gateway, ingress) overhead pair from the calibration, so the host's tail is simulated, not only its median;
-   the ingress is added to the latency the client sees and never reaches the router, as live. That router first
+   the ingress is added to the latency the client sees and never reaches the router, as live. The queues are the
+   live platform's (``EngineInput.live_queues``: slots per (model, tier) deployment for every site, seen as
+   requests in flight). That router first
    serves the warm-up trace, as the live one did (priming is not simulated: the engine has no pinned requests).
 5. ``compare(sim_figures, live_figures)``: differences in points and pass/fail; with ``explain``, the requests the
    two routed differently with both decisions (``maas.simlive.explain``).
@@ -62,6 +65,9 @@ __all__ = [
     "priming_rows", "manifest_host_ms", "LiveInputs", "simulate_for_live", "compare", "check",
 ]
 
+WARMUP_MIN_REQUESTS = 250  # the warm-up lasts at least long enough for this many (at most WARMUP_MAX_S)
+WARMUP_MAX_S = 30.0
+WARMUP_SETTLE_S = 1.0  # the warm-up's first second (right after priming) is not used for the overhead
 ATTAINMENT_TARGET_POINTS = 3.0
 SHARE_TARGET_POINTS = 5.0
 
@@ -175,6 +181,7 @@ def _prepared(spec: ScenarioSpec, file: str, epoch_s: float, live_in: LiveInputs
     elif live_in.ingress_ms:
         inp.client_ms = np.full(n, float(live_in.ingress_ms))
     inp.explain = live_in.explain
+    inp.live_queues = True  # one worker per (model, tier) deployment, its router seeing requests in flight
     return prep
 
 
@@ -338,6 +345,9 @@ def check(url: str, spec: ScenarioSpec, file: str, *, host_ms: dict[str, dict[st
     _check_deployed(metadata, list(spec.models), tiers, file)
     world_seed = (server_metadata(url, headers=headers).get("maas") or {}).get("world_seed")
     rows = trace_rows(measured)
+    rate_rps = len(rows) / max(measured.duration_s, 1e-9)
+    # at least WARMUP_MIN_REQUESTS to calibrate the overhead's distribution on (a slow scenario warms up longer)
+    warmup_s = min(max(warmup_s, WARMUP_MIN_REQUESTS / rate_rps if rate_rps > 0 else warmup_s), WARMUP_MAX_S)
     warm_rows = trace_rows(prepare(spec, file, policies=[MAIN_POLICY], seed=seed + 1000, duration_s=warmup_s))
     if not warm_rows:
         raise InvalidInput(f"the {warmup_s} s warm-up trace has no requests: raise the warm-up")
@@ -347,9 +357,11 @@ def check(url: str, spec: ScenarioSpec, file: str, *, host_ms: dict[str, dict[st
         primed = replay(url, prime, seed=seed + 2000, timeout_s=timeout_s, headers=headers)
     say(f"warm-up: {len(warm_rows)} requests over {warmup_s:g} s (calibrates the platform overhead)")
     warm = replay(url, warm_rows, seed=seed + 1000, timeout_s=timeout_s, headers=headers)
-    samples = overhead_samples(warm)
+    settled = LiveRun(warm.start_s, [o for o, r in zip(warm.outcomes, warm_rows, strict=True)
+                                     if r["t_s"] >= WARMUP_SETTLE_S] or warm.outcomes)
+    samples = overhead_samples(settled)  # the host settled after priming: its first second is not the run's tail
     host_live = measured_host_ms(*([(prime, primed)] if prime_per_pair else []), (warm_rows, warm))
-    platform_ms, ingress_ms = calibrate_overhead_ms(warm)
+    platform_ms, ingress_ms = calibrate_overhead_ms(settled)
     say(f"platform_ms {platform_ms} + ingress_ms {ingress_ms} (medians; p99 {np.percentile(samples[:, 0], 99):.2f} "
         f"+ {np.percentile(samples[:, 1], 99):.2f}); measured replay: {len(rows)} requests over "
         f"{measured.duration_s:g} s")
@@ -383,6 +395,15 @@ def check(url: str, spec: ScenarioSpec, file: str, *, host_ms: dict[str, dict[st
         "comparison": compare(sim_fig, live_fig),
         "decisions": divergence_summary(live.outcomes, record, tiers),
     }
+    # the same simulation with only the median overhead (what the check did before issue 16): the tail's effect
+    _, median_fig, _ = simulate_for_live(
+        spec, file, epoch_s=live.start_s, platform_ms=platform_ms, host_ms=host_ms, policy=policy, seed=seed,
+        duration_s=duration_s, warmup=(warm.start_s, seed + 1000, warmup_s),
+        live_inputs=dataclasses.replace(live_in, samples=None, explain=False))
+    vs = compare(median_fig, live_fig)
+    report["sim_median_overhead"] = {"slo_attainment": median_fig["slo_attainment"],
+                                     "attainment_diff_points": vs["slo_attainment"]["diff_points"],
+                                     "max_tier_share_diff_points": vs["max_tier_share_diff_points"]}
     if explain:
         report["divergences"] = divergences(rows, live.outcomes, record, tiers, explain)
     return report

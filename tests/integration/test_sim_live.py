@@ -55,3 +55,31 @@ def test_short_live_replay_and_its_simulation(platform, base_url, auth_headers):
     assert trace_rows(sim_prep) == rows  # the simulator ran the same trace ...
     assert abs(sim_prep.inp.epoch_s - live.start_s) < 1e-5  # ... from the live start
     assert set(sim_fig["tier_share"]) == set(topology.tier_names) and 0.0 <= sim_fig["slo_attainment"] <= 1.0
+
+
+def test_the_whole_check_runs_the_live_experiment_and_explains(platform, base_url, auth_headers):
+    """``check`` end to end, short: the simulated side takes the live world seed, host times and request sizes,
+    and with ``explain`` every request routed differently is listed with both sides' decisions."""
+    from maas.simlive.live import check
+
+    settings, _placements, topology = platform
+    spec = load_scenario(SCENARIO)
+    host_ms = manifest_host_ms(settings.models_dir, list(spec.models))
+    report = check(base_url, spec, str(SCENARIO), host_ms=host_ms, warmup_s=3.0, prime_per_pair=2,
+                   duration_s=DURATION_S, explain=3, headers=auth_headers)
+    cal = report["calibration"]
+    assert report["same_trace"] and cal["world_seed"] == settings.seed
+    assert {(m, t) for m, by in cal["host_ms_measured"].items() for t in by} == {
+        (m, t) for m in spec.models for t in topology.tier_names}  # every primed pair measured
+    assert all(v > 0 for by in cal["host_ms_measured"].values() for v in by.values())
+    assert set(cal["io_bytes"]) == set(spec.models) and all(a > 0 and b > 0 for a, b in cal["io_bytes"].values())
+    answered = report["live"]["answered"]
+    moved = report["decisions"]
+    assert 0 < moved["answered_both"] <= answered and moved["routed_differently"] == sum(
+        moved["moves_live_to_sim"].values())
+    assert len(report["divergences"]) == min(3, moved["routed_differently"])
+    for d in report["divergences"]:
+        assert d["live"]["tier"] != d["sim"]["tier"]
+        for side in ("live", "sim"):  # both decisions, from the gateway's response and the engine
+            assert set(d[side]["tiers"]) == set(topology.tier_names) and d[side]["ranking"]
+    assert 0.0 <= report["sim_median_overhead"]["slo_attainment"] <= 1.0

@@ -111,3 +111,24 @@ def test_each_tier_computes_with_the_host_time_of_its_own_variant() -> None:
     inp.tier_host_ms = [{"edge": 4.0}]  # e.g. int8 on the edge; the data centre keeps the model's 10 ms
     assert run_policy(inp, Pinned("edge")).latency_ms.tolist() == pytest.approx([1 + 2 + 4 + 3])
     assert run_policy(inp, Pinned("dc")).latency_ms.tolist() == pytest.approx([1 + 2 + 10 + 3])
+
+
+def test_live_queues_are_per_model_shared_by_sites_and_seen_in_flight() -> None:
+    """``live_queues`` (sim-to-real): the live platform's slots are per (model, tier) deployment, shared by every
+    site, and its router sees requests in flight, not backlogs. Same timeline as above for one model; a second
+    model's request does not wait for the first model's slot; a second site's request of the same model does."""
+    def run(models: list[int], sites: list[int], live: bool) -> tuple[list[float], list[float]]:
+        inp = engine_input([0.0, 0.001], [EDGE])
+        inp.models, inp.host_ms, inp.in_bytes, inp.out_bytes = ["m", "n"], [10.0, 10.0], [0, 0], [0, 0]
+        inp.sites = ["s", "z"]
+        inp.trace = Trace(inp.trace.t_s, np.array(sites), inp.trace.tenant, np.array(models))
+        inp.live_queues = live
+        spy = Spy()
+        return run_policy(inp, spy).latency_ms.tolist(), [q for _, q, _, _ in spy.seen]
+
+    # the world's queues: both models share the tier's one slot (r1 waits 9 ms, seen from the backlog)
+    assert run([0, 1], [0, 0], False) == (pytest.approx([16.0, 25.0]), [0.0, 9.0])
+    # live queues: another model has its own slot; the same model from another site shares it, and the wait seen
+    # is the in-flight formula (one request ahead on one slot: one service time, 10 ms)
+    assert run([0, 1], [0, 0], True) == (pytest.approx([16.0, 16.0]), [0.0, 0.0])
+    assert run([0, 0], [0, 1], True) == (pytest.approx([16.0, 25.0]), [0.0, 10.0])

@@ -91,6 +91,7 @@ def test_live_inputs_reach_the_engine():
     assert trace_rows(prep) == trace_rows(prepare(spec, str(CAIRO), policies=["edge-aware"], duration_s=3.0))
     assert prep.spec.seed == 0 and spec.seed == 21  # the live world, the scenario's trace
     assert inp.platform_ms == 1.0  # what the router estimates: LiveInputs', not the argument
+    assert inp.live_queues  # the live platform's queues
     j = inp.models.index("minilm-embed")
     assert (inp.in_bytes[j], inp.out_bytes[j]) == (252, 1536)
     k = inp.models.index("digits-mlp")
@@ -178,3 +179,30 @@ def test_divergences_list_the_requests_routed_differently():
     summary = divergence_summary(outs, record, tiers)
     assert summary["routed_differently"] == len(moved) and summary["answered_both"] == int((record.tier >= 0).sum())
     assert divergences(rows, outs, dataclasses.replace(record, decisions=None), tiers, 1)[0]["sim"]["tiers"] is None
+
+
+def test_render_report_prints_the_divergences(capsys):
+    from maas.cli.sim_live import render_report
+    from maas.simlive.live import compare
+
+    sim = {"slo_attainment": 0.95, "tier_share": {"edge": 0.6, "dc": 0.4}, "p50_ms": 10.0, "p99_ms": 30.0}
+    live = {"slo_attainment": 0.95, "tier_share": {"edge": 0.62, "dc": 0.38}, "p50_ms": 11.0, "p99_ms": 40.0,
+            "answered": 100, "requests": 100, "platform_slo_attainment": 0.95}
+    row = {"available": True, "expected_ms": 9.5, "quantile_ms": 14.25, "queue_ms": 0.0, "platform_ms": 0.8,
+           "energy_j": 0.0005, "feasible": True}
+    divergence = {"index": 7, "t_s": 0.25, "request": {"model": "m", "site": "s", "tenant": "t", "objective": "energy",
+                                                       "deadline_ms": 40.0, "strict": False},
+                  "live": {"tier": "edge", "ranking": ["edge", "dc"], "tiers": {"edge": row}},
+                  "sim": {"tier": "dc", "ranking": ["dc", "edge"],
+                          "tiers": {"edge": {**row, "feasible": False, "reason": "P(latency <= 40 ms) too low"},
+                                    "dc": {"available": False, "reason": "grid outage", "feasible": False}}}}
+    report = {"scenario": "s", "requests": 100, "policy": "edge-aware", "epoch": "e", "same_trace": True,
+              "calibration": {"platform_ms": 0.8, "ingress_ms": 5.0}, "sim": sim, "live": live,
+              "comparison": compare(sim, live),
+              "decisions": {"answered_both": 100, "routed_differently": 2, "moves_live_to_sim": {"edge -> dc": 2}},
+              "divergences": [divergence]}
+    render_report(report)
+    out = capsys.readouterr().out
+    assert "2 of 100 requests" in out and "live edge, sim dc: 2" in out
+    assert "request 7 at 0.250 s" in out and "live ranking edge > dc" in out and "sim ranking dc > edge" in out
+    assert "9.5 ms q 14.2" in out and "0.50 mJ" in out and "too low" in out and "unavailable (grid outage)" in out
