@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from maas.routing.policy import TierView
+from maas.tiers.world import TierEstimate
 
 __all__ = ["TierQueue", "queue_wait_ms", "pick_replica", "views_from_estimates"]
 
@@ -95,9 +96,14 @@ def views_from_estimates(
                     wait_ms = 0.0
             else:
                 wait_ms = queue_wait_ms(in_flight, slots, compute_ms if q.service_ms is None else q.service_ms)
-        window_end_s = getattr(est, "window_end_s", None)
-        battery_after = getattr(est, "battery_after_j", None)
-        reserve = getattr(est, "battery_reserve_j", None)
+        if est.__class__ is TierEstimate:  # the tier models' own record (every caller but tests): no getattr
+            window_end_s, battery_after, reserve = est.window_end_s, est.battery_after_j, est.battery_reserve_j
+            p99 = est.network_p99_ms
+        else:
+            window_end_s = getattr(est, "window_end_s", None)
+            battery_after = getattr(est, "battery_after_j", None)
+            reserve = getattr(est, "battery_reserve_j", None)
+            p99 = getattr(est, "network_p99_ms", None)
         append(
             TierView(
                 tier,
@@ -113,7 +119,7 @@ def views_from_estimates(
                 in_flight,
                 slots,
                 kinds.get(tier, "") if kinds else "",
-                getattr(est, "network_p99_ms", None),
+                p99,
                 _INF if window_end_s is None else (window_end_s - now_s) * 1000.0,
                 _INF if battery_after is None else battery_after,
                 0.0 if reserve is None else reserve,

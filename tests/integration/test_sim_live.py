@@ -72,6 +72,7 @@ def test_the_whole_check_runs_the_live_experiment_and_explains(platform, base_ur
     assert {(m, t) for m, by in cal["host_ms_measured"].items() for t in by} == {
         (m, t) for m in spec.models for t in topology.tier_names}  # every primed pair measured
     assert all(v > 0 for by in cal["host_ms_measured"].values() for v in by.values())
+    assert set(report["host_ms_during_run"]) <= set(spec.models) and report["host_ms_during_run"]
     assert set(cal["io_bytes"]) == set(spec.models) and all(a > 0 and b > 0 for a, b in cal["io_bytes"].values())
     answered = report["live"]["answered"]
     moved = report["decisions"]
@@ -82,4 +83,6 @@ def test_the_whole_check_runs_the_live_experiment_and_explains(platform, base_ur
         assert d["live"]["tier"] != d["sim"]["tier"]
         for side in ("live", "sim"):  # both decisions, from the gateway's response and the engine
             assert set(d[side]["tiers"]) == set(topology.tier_names) and d[side]["ranking"]
-    assert 0.0 <= report["sim_median_overhead"]["slo_attainment"] <= 1.0
+    models = report["overhead_models"]
+    assert models["used"] == "gateway-tail" and set(models) == {"used", "full-tail", "median"}
+    assert all(0.0 <= models[m]["slo_attainment"] <= 1.0 for m in ("full-tail", "median"))

@@ -286,6 +286,9 @@ def test_priming_rows_pin_every_pair(prep):
     assert len(rows) == 4 * len(prep.inp.models) * len(prep.inp.tiers)
     assert {p: pairs.count(p) for p in set(pairs)} == {(m, t): 4 for m in prep.inp.models for t in prep.inp.tiers}
     assert [r["t_s"] for r in rows] == [i / 20.0 for i in range(len(rows))]
+    for pair in set(pairs):  # each pair from as many sites as it has requests (every site, given enough)
+        sites = [r["site"] for r in rows if (r["model"], r["tier"]) == pair]
+        assert len(set(sites)) == min(4, len(prep.inp.sites))
     replay_schedule(rows)  # valid for the harness
 
 

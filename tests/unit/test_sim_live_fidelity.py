@@ -96,7 +96,10 @@ def test_live_inputs_reach_the_engine():
     assert (inp.in_bytes[j], inp.out_bytes[j]) == (252, 1536)
     k = inp.models.index("digits-mlp")
     assert inp.in_bytes[k] == spec.models["digits-mlp"].input_bytes  # no live size: the scenario's
-    assert inp.host_ms_on(k, "ground") == 0.07 and inp.host_ms_on(k, "base-station") == 0.01  # measured, else profile
+    assert inp.host_ms_on(k, "ground") == 0.07  # measured on one tier: the others take it (one host CPU)
+    assert inp.host_ms_on(k, "base-station") == 0.07 and inp.host_ms_on(k, "satellite") == 0.07
+    c = inp.models.index("maintenance-clf")
+    assert inp.host_ms_on(c, "ground") == 0.01  # nothing measured for this model: the profile
     pairs = {tuple(r) for r in samples.tolist()}
     drawn = set(zip(inp.overhead_ms.tolist(), inp.client_ms.tolist(), strict=True))
     assert drawn <= pairs and len(drawn) == 3  # pairs kept together, every sample drawn over ~90 requests
@@ -206,3 +209,25 @@ def test_render_report_prints_the_divergences(capsys):
     assert "2 of 100 requests" in out and "live edge, sim dc: 2" in out
     assert "request 7 at 0.250 s" in out and "live ranking edge > dc" in out and "sim ranking dc > edge" in out
     assert "9.5 ms q 14.2" in out and "0.50 mJ" in out and "too low" in out and "unavailable (grid outage)" in out
+
+
+def test_an_unmeasured_tier_takes_the_same_variant_first():
+    from maas.simlive.live import _all_tiers
+
+    precision = {"edge": "int8", "olt": "int8", "dc": "fp32", "sat": "fp32"}
+    got = _all_tiers({"edge": 1.0, "dc": 3.0, "sat": 5.0}, ["edge", "olt", "dc", "sat"], precision)
+    assert got == {"edge": 1.0, "olt": 1.0, "dc": 3.0, "sat": 5.0}
+    assert _all_tiers({"dc": 3.0}, ["edge", "dc"], precision) == {"edge": 3.0, "dc": 3.0}
+    assert _all_tiers({}, ["edge"], precision) == {}
+
+
+def test_overhead_models_draw_what_they_say():
+    from maas.simlive.live import OVERHEAD_MODEL, OVERHEAD_MODELS, _overhead_draws
+
+    samples = np.array([[0.5, 5.0], [1.0, 6.0], [9.0, 40.0]])
+    assert OVERHEAD_MODEL in OVERHEAD_MODELS
+    assert _overhead_draws(samples, 6.0, "median") is None
+    np.testing.assert_array_equal(_overhead_draws(samples, 6.0, "full-tail"), samples)
+    gw = _overhead_draws(samples, 6.0, "gateway-tail")
+    np.testing.assert_array_equal(gw, [[0.5, 6.0], [1.0, 6.0], [9.0, 6.0]])  # the ingress at its median
+    assert samples[2, 1] == 40.0  # the calibration itself untouched
