@@ -70,8 +70,8 @@ def _tier_line(name: str, row: dict[str, Any] | None) -> str:
         return f"{name}: unavailable ({row.get('reason', '')})"
     q = f" q {row['quantile_ms']:.1f}" if "quantile_ms" in row else ""
     ok = "feasible" if row.get("feasible") else f"infeasible ({row.get('reason', '')})"
-    return (f"{name}: {row['expected_ms']:.1f} ms{q} (queue {row['queue_ms']:.1f}, platform {row['platform_ms']:.1f})"
-            f", {row['energy_j'] * 1e3:.2f} mJ, {ok}")
+    return (f"{name}: {row['expected_ms']:.1f} ms{q} (queue {row['queue_ms']:.1f}, compute {row['compute_ms']:.3f}, "
+            f"platform {row['platform_ms']:.1f}), {row['energy_j'] * 1e3:.2f} mJ, {ok}")
 
 
 def render_divergence(d: dict[str, Any], console: Any) -> None:

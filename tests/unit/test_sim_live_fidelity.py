@@ -191,7 +191,8 @@ def test_render_report_prints_the_divergences(capsys):
     sim = {"slo_attainment": 0.95, "tier_share": {"edge": 0.6, "dc": 0.4}, "p50_ms": 10.0, "p99_ms": 30.0}
     live = {"slo_attainment": 0.95, "tier_share": {"edge": 0.62, "dc": 0.38}, "p50_ms": 11.0, "p99_ms": 40.0,
             "answered": 100, "requests": 100, "platform_slo_attainment": 0.95}
-    row = {"available": True, "expected_ms": 9.5, "quantile_ms": 14.25, "queue_ms": 0.0, "platform_ms": 0.8,
+    row = {"available": True, "expected_ms": 9.5, "quantile_ms": 14.25, "queue_ms": 0.0, "compute_ms": 0.076,
+           "platform_ms": 0.8,
            "energy_j": 0.0005, "feasible": True}
     divergence = {"index": 7, "t_s": 0.25, "request": {"model": "m", "site": "s", "tenant": "t", "objective": "energy",
                                                        "deadline_ms": 40.0, "strict": False},
@@ -208,7 +209,7 @@ def test_render_report_prints_the_divergences(capsys):
     out = capsys.readouterr().out
     assert "2 of 100 requests" in out and "live edge, sim dc: 2" in out
     assert "request 7 at 0.250 s" in out and "live ranking edge > dc" in out and "sim ranking dc > edge" in out
-    assert "9.5 ms q 14.2" in out and "0.50 mJ" in out and "too low" in out and "unavailable (grid outage)" in out
+    assert "9.5 ms q 14.2" in out and "compute 0.076" in out and "0.50 mJ" in out and "too low" in out and "unavailable (grid outage)" in out
 
 
 def test_an_unmeasured_tier_takes_the_same_variant_first():
