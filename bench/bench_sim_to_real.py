@@ -63,14 +63,14 @@ def _print_table(summary: list[dict]) -> None:
     for row in summary:
         by.setdefault(row["scenario"], []).append(row)
     print("| scenario | attainment sim / live | attainment diff, pts | max tier-share diff, pts | routed differently | "
-          "attainment diff, full tail / median overhead, pts | passed |", file=sys.stderr)
+          "attainment diff, gateway tail / median overhead, pts | passed |", file=sys.stderr)
     print("|---|---|---|---|---|---|---|", file=sys.stderr)
     for name, rows in by.items():
         def col(key: str, rows: list[dict] = rows) -> str:
             return ", ".join(str(r.get(key, "-")) for r in rows)
         att = ", ".join(f"{r['attainment_sim']:.3f} / {r['attainment_live']:.3f}" for r in rows)
         print(f"| {name} | {att} | {col('attainment_diff_points')} | {col('max_tier_share_diff_points')} | "
-              f"{col('routed_differently')} | {col('attainment_diff_points_full_tail')} / "
+              f"{col('routed_differently')} | {col('attainment_diff_points_gateway_tail')} / "
               f"{col('attainment_diff_points_median')} | "
               f"{sum(r['passed'] for r in rows)}/{len(rows)} |", file=sys.stderr)
 
@@ -139,7 +139,7 @@ def main() -> int:
                      "attainment_diff_points": r["comparison"]["slo_attainment"]["diff_points"],
                      "max_tier_share_diff_points": r["comparison"]["max_tier_share_diff_points"],
                      "routed_differently": r["decisions"]["routed_differently"],
-                     "attainment_diff_points_full_tail": r["overhead_models"]["full-tail"]["attainment_diff_points"],
+                     "attainment_diff_points_gateway_tail": r["overhead_models"]["gateway-tail"]["attainment_diff_points"],
                      "attainment_diff_points_median": r["overhead_models"]["median"]["attainment_diff_points"],
                      "passed": r["comparison"]["passed"]} for r in runs],
         "all_passed": bool(runs) and all(r["comparison"]["passed"] for r in runs),
