@@ -4,7 +4,11 @@ For a same-day A/B against another commit on a noisy host, run it in two worktre
 the paired ratios (the router bench's figure alone moves by +-20% between runs here):
 
     git worktree add /tmp/base <commit>
-    for k in $(seq 20); do python bench/sim_speed.py; (cd /tmp/base && python /path/to/bench/sim_speed.py); done
+    for k in $(seq 20); do PYTHONPATH=. python bench/sim_speed.py
+                           (cd /tmp/base && PYTHONPATH=. python "$OLDPWD/bench/sim_speed.py"); done
+
+``PYTHONPATH=.`` matters: a script's own directory, not the working directory, heads ``sys.path``, so without it
+the editable install's ``maas`` (this tree's) is imported in both.
 
 Prints one JSON line: requests, and the best of ``--repeat`` runs by the engine's own wall time (its timed loop,
 as ``bench/bench_router.py`` reports) and by this process's CPU time (less sensitive to other processes).
