@@ -134,14 +134,17 @@ class Placer:
                 why = " (" + "; ".join(f"{t}: {r}" for t, r in decision.reasons.items()) + ")"
             return NoPlacement(f"no tier meets the strict deadline of {request.deadline_ms:g} ms{why}", True)
         deadline = request.deadline_ms
-        if self.shed_factor is not None and deadline is not None and request.pinned_tier is None:
-            shed = self._shed(request, views, deadline)
-            if shed is not None:
-                return shed
+        shedding = self.shed_factor is not None and deadline is not None and request.pinned_tier is None
         for name in ranking:
             for k, v in enumerate(views):
                 if v.tier == name:
                     if v.available:
+                        # shed when even the fastest available tier expects too long: the chosen one is at least
+                        # as slow as the fastest, so when it is fast enough nothing else needs a look (most requests)
+                        if shedding and v.latency_ms > deadline * shed_threshold(self.shed_factor, request.priority):
+                            shed = self._shed(request, views, deadline)
+                            if shed is not None:
+                                return shed
                         return Placement(request, name, k, v, true[k][1], es.lines[k], now_s)
                     break
         if not self.explain_refusals:
