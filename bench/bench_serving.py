@@ -10,7 +10,10 @@ metrics all on). Paths:
   platform has tiers, taken in turn (``--bare-replicas 1``: one);
 - ``platform``: the embedded default, every tier's worker beside the gateway (one hop less, maas.serving.colocated);
 - ``platform-2hop``: a second gateway with ``colocated_tiers`` off, every request over Ray to the tier's replica
-  as in a multi-node cluster: the service layers' cost against bare Serve like for like (``--no-two-hop``: skip).
+  as in a multi-node cluster: the service layers' cost against bare Serve like for like (``--no-two-hop``: skip);
+- ``platform-grpc``: the same gateway's gRPC endpoint (maas.api.grpc_service): ModelInfer with the same row in
+  raw_input_contents and the same key, from a grpc.aio stub in this process, one HTTP/2 channel carrying the
+  clients' calls (``--no-grpc``: skip).
 Prints a table and the ratios to bare and plain (the median over rounds of each round's ratio); writes
 results/bench_serving.json.
 """
@@ -33,6 +36,7 @@ from maas.serving.ray_env import apply_ray_env
 apply_ray_env()
 
 import aiohttp  # noqa: E402
+import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 import ray  # noqa: E402
 from ray import serve  # noqa: E402
@@ -56,9 +60,55 @@ def body() -> bytes:
 HEADERS = {"Content-Type": "application/json"}  # + the bench tenant's key, sent to every path alike
 
 
-async def wait_ok(url: str, payload: bytes, timeout_s: float = 240) -> None:
+class GrpcPath:
+    """A path served over gRPC at ``target`` (host:port): ``ModelInfer`` of the same row, raw bytes, same key."""
+
+    def __init__(self, target: str) -> None:
+        from tritonclient.grpc import service_pb2 as pb
+
+        self.target = target
+        row = json.loads(body())["inputs"][0]["data"]
+        self.request = pb.ModelInferRequest(model_name=MODEL, raw_input_contents=[np.asarray(row, "<f4").tobytes()])
+        self.request.inputs.add(name="pixels", datatype="FP32", shape=[1, 64])
+
+    def open(self):
+        """A grpc.aio channel (one HTTP/2 connection) and the ModelInfer call of this event loop."""
+        from tritonclient.grpc import service_pb2_grpc as pb_grpc
+
+        channel = grpc.aio.insecure_channel(self.target)
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        auth = HEADERS.get("Authorization")
+        metadata = (("authorization", auth),) if auth else ()
+
+        async def call() -> None:
+            await stub.ModelInfer(self.request, metadata=metadata, timeout=60)
+
+        return channel, call
+
+
+def _http_call(session: aiohttp.ClientSession, url: str, payload: bytes):
+    async def call() -> None:
+        async with session.post(url, data=payload, headers=HEADERS) as resp:
+            await resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"{url} answered {resp.status}")
+
+    return call
+
+
+async def wait_ok(url: str | GrpcPath, payload: bytes, timeout_s: float = 240) -> None:
     deadline = time.monotonic() + timeout_s
     last = "no answer"
+    if isinstance(url, GrpcPath):
+        channel, call = url.open()
+        async with channel:
+            while time.monotonic() < deadline:
+                try:
+                    return await call()
+                except grpc.aio.AioRpcError as exc:
+                    last = f"{exc.code().name} {exc.details()}"
+                await asyncio.sleep(0.2)
+        raise RuntimeError(f"gRPC {url.target} never answered OK: {last}")
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             try:
@@ -72,31 +122,40 @@ async def wait_ok(url: str, payload: bytes, timeout_s: float = 240) -> None:
     raise RuntimeError(f"{url} never answered 200: {last}")
 
 
-async def latency_ms(urls: dict[str, str], payload: bytes, n: int) -> dict[str, np.ndarray]:
+async def latency_ms(urls: dict[str, str | GrpcPath], payload: bytes, n: int) -> dict[str, np.ndarray]:
     """``n`` requests per path at concurrency 1, interleaved request by request (the order rotating), so the
     paths share whatever else the host is doing: on this VM a path's p50 moved 4.3-8.4 ms between back-to-back
     blocks of 1,500, more than the difference being measured."""
     names = list(urls)
     out = {name: np.empty(n) for name in names}
-    headers = HEADERS
     async with aiohttp.ClientSession() as session:
-        for _ in range(max(50, n // 10)):  # warm-up
-            for url in urls.values():
-                async with session.post(url, data=payload, headers=headers) as resp:
-                    await resp.read()
-        for i in range(n):
-            k = i % len(names)
-            for name in names[k:] + names[:k]:
-                t0 = time.perf_counter()
-                async with session.post(urls[name], data=payload, headers=headers) as resp:
-                    await resp.read()
-                    assert resp.status == 200, resp.status
-                out[name][i] = (time.perf_counter() - t0) * 1e3
+        calls, channels = {}, []
+        for name, url in urls.items():
+            if isinstance(url, GrpcPath):
+                channel, calls[name] = url.open()
+                channels.append(channel)
+            else:
+                calls[name] = _http_call(session, url, payload)
+        try:
+            for _ in range(max(50, n // 10)):  # warm-up
+                for call in calls.values():
+                    await call()
+            for i in range(n):
+                k = i % len(names)
+                for name in names[k:] + names[:k]:
+                    t0 = time.perf_counter()
+                    await calls[name]()
+                    out[name][i] = (time.perf_counter() - t0) * 1e3
+        finally:
+            for channel in channels:
+                await channel.close()
     return out
 
 
-async def throughput_rps(url: str, payload: bytes, concurrency: int, duration_s: float) -> tuple[int, float]:
-    """Completed requests and elapsed seconds of ``concurrency`` closed-loop clients for ``duration_s``."""
+async def throughput_rps(url: str | GrpcPath, payload: bytes, concurrency: int,
+                         duration_s: float) -> tuple[int, float]:
+    """Completed requests and elapsed seconds of ``concurrency`` closed-loop clients for ``duration_s`` (over
+    gRPC: the clients' calls share one channel, as a grpc client's calls do)."""
     headers = HEADERS
     done = 0
     stop_at = time.perf_counter() + duration_s
@@ -109,6 +168,21 @@ async def throughput_rps(url: str, payload: bytes, concurrency: int, duration_s:
                 if resp.status == 200:
                     done += 1
 
+    async def grpc_worker(call) -> None:
+        nonlocal done
+        while time.perf_counter() < stop_at:
+            try:
+                await call()
+                done += 1
+            except grpc.aio.AioRpcError:
+                pass
+
+    if isinstance(url, GrpcPath):
+        channel, call = url.open()
+        async with channel:
+            t0 = time.perf_counter()
+            await asyncio.gather(*(grpc_worker(call) for _ in range(concurrency)))
+            return done, time.perf_counter() - t0
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         t0 = time.perf_counter()
@@ -117,7 +191,7 @@ async def throughput_rps(url: str, payload: bytes, concurrency: int, duration_s:
     return done, elapsed
 
 
-def interleaved_rps(urls: dict[str, str], payload: bytes, concurrency: int, duration_s: float,
+def interleaved_rps(urls: dict[str, str | GrpcPath], payload: bytes, concurrency: int, duration_s: float,
                     slices: int = 4) -> dict[str, float]:
     """Each path's saturation throughput over ``duration_s``, run as ``slices`` alternating slices (order rotating)
     so a slow minute of the host is shared by every path rather than landing on one."""
@@ -160,11 +234,12 @@ def main() -> int:
                         help="one-replica deployments of the model in bare Serve (default: as many as the platform's tiers)")
     parser.add_argument("--no-two-hop", action="store_true",
                         help="skip the platform-2hop row (the platform with every tier over Ray, colocated_tiers off)")
+    parser.add_argument("--no-grpc", action="store_true", help="skip the platform-grpc row (the gateway over gRPC)")
     args = parser.parse_args()
 
     models_dir = ROOT / "models" / "build"
     payload = body()
-    plain_port, serve_port = free_port(), free_port()
+    plain_port, serve_port, grpc_port = free_port(), free_port(), free_port()
     plain = subprocess.Popen(
         [sys.executable, "-m", "bench.baselines", str(models_dir), MODEL, str(plain_port)],
         cwd=ROOT,
@@ -173,8 +248,8 @@ def main() -> int:
     from maas.serving import platform
 
     data_dir = Path(tempfile.mkdtemp(prefix="maas-bench-"))
-    settings = load_settings(None, port=serve_port, network_emulation=0.0, compute_emulation=0.0, data_dir=data_dir,
-                             auth=not args.no_auth)
+    settings = load_settings(None, port=serve_port, grpc_port=0 if args.no_grpc else grpc_port, network_emulation=0.0,
+                             compute_emulation=0.0, data_dir=data_dir, auth=not args.no_auth)
     topology = load_topology(settings.topology_path)
     resources = {s.ray_resource: load_layout(settings.layout_path, topology.tier_names).embedded.tier_units for s in topology.tiers.values()}
     ray.init(address="local", num_cpus=2, resources=resources, include_dashboard=False, namespace="serve", log_to_driver=False)
@@ -193,7 +268,7 @@ def main() -> int:
         else:
             HEADERS["Authorization"] = f"Bearer {bench_tenant_key(settings)}"  # auth, limits and metering all on
         platform.deploy_gateway(settings)
-        urls = {
+        urls: dict[str, str | GrpcPath] = {
             "plain": f"http://127.0.0.1:{plain_port}/v2/models/{MODEL}/infer",
             "bare": f"http://127.0.0.1:{serve_port}/bare/v2/models/{MODEL}/infer",
             "platform": f"http://127.0.0.1:{serve_port}/v2/models/{MODEL}/infer",
@@ -202,6 +277,8 @@ def main() -> int:
             platform.deploy_gateway(settings.model_copy(update={"colocated_tiers": "off"}), name="gateway-2hop",
                                     route_prefix="/2hop")
             urls["platform-2hop"] = f"http://127.0.0.1:{serve_port}/2hop/v2/models/{MODEL}/infer"
+        if not args.no_grpc:  # the main gateway's gRPC endpoint: the same data plane behind another transport
+            urls["platform-grpc"] = GrpcPath(f"127.0.0.1:{grpc_port}")
         for url in urls.values():
             asyncio.run(wait_ok(url, payload))
         results: dict[str, dict[str, list[float]]] = {k: {"p50": [], "p99": [], "rps": []} for k in urls}
@@ -213,7 +290,7 @@ def main() -> int:
                 results[name]["p50"].append(float(np.percentile(lat[name], 50)))
                 results[name]["p99"].append(float(np.percentile(lat[name], 99)))
                 results[name]["rps"].append(rps)
-                print(f"  {name:13s} p50 {results[name]['p50'][-1]:.2f} ms  rps {rps:.0f}", file=sys.stderr, flush=True)
+                print(f"  {name:14s} p50 {results[name]['p50'][-1]:.2f} ms  rps {rps:.0f}", file=sys.stderr, flush=True)
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -229,16 +306,16 @@ def main() -> int:
 
     ratios, rounds = {}, {}
     for metric in ("p50", "rps"):
-        for path in [p for p in ("platform", "platform-2hop") if p in results]:
-            for base in ("bare", "plain"):
+        for path in [p for p in ("platform", "platform-2hop", "platform-grpc") if p in results]:
+            for base in ("bare", "plain") + (("platform",) if path == "platform-grpc" else ()):
                 key = f"{path.replace('-', '_')}_{metric}_over_{base}"
                 ratios[key], rounds[key] = paired(metric, path, base)
     print(f"\nmodel {MODEL}, {args.requests} requests at concurrency 1, {args.concurrency} clients x {args.seconds:.0f} s "
           f"for throughput, median of {args.rounds} rounds; the platform on {len(topology.tier_names)} tiers, bare Serve "
           f"with {replicas} one-replica deployment(s) of the model; keys and limits {'off' if args.no_auth else 'on'}, metering and metrics on")
-    print(f"{'path':13s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>8s}")
+    print(f"{'path':14s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>8s}")
     for name, s in summary.items():
-        print(f"{name:13s} {s['p50']:8.2f} {s['p99']:8.2f} {s['rps']:8.0f}")
+        print(f"{name:14s} {s['p50']:8.2f} {s['p99']:8.2f} {s['rps']:8.0f}")
     print(f"platform/bare : p50 x{ratios['platform_p50_over_bare']:.2f} (target <= 1.15), "
           f"throughput x{ratios['platform_rps_over_bare']:.2f} (target >= 0.90); medians of the rounds' ratios: "
           f"p50 {rounds['platform_p50_over_bare']}, throughput {rounds['platform_rps_over_bare']}")
@@ -248,6 +325,13 @@ def main() -> int:
         print(f"platform-2hop/bare (every tier over Ray, the service layers like for like): "
               f"p50 x{ratios['platform_2hop_p50_over_bare']:.2f}, throughput x{ratios['platform_2hop_rps_over_bare']:.2f}; "
               f"rounds: p50 {rounds['platform_2hop_p50_over_bare']}, throughput {rounds['platform_2hop_rps_over_bare']}")
+    if "platform-grpc" in results:
+        print(f"platform-grpc/platform (the same gateway, gRPC instead of HTTP): "
+              f"p50 x{ratios['platform_grpc_p50_over_platform']:.2f}, "
+              f"throughput x{ratios['platform_grpc_rps_over_platform']:.2f}; /plain: "
+              f"p50 x{ratios['platform_grpc_p50_over_plain']:.2f}, throughput x{ratios['platform_grpc_rps_over_plain']:.2f}; "
+              f"rounds: p50 {rounds['platform_grpc_p50_over_platform']}, "
+              f"throughput {rounds['platform_grpc_rps_over_platform']}")
     out = ROOT / "results" / "bench_serving.json"
     out.parent.mkdir(exist_ok=True)
     tmp = out.with_suffix(".tmp")

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address the HTTP ingress binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port of the HTTP ingress.")
+    grpc_port: int = Field(
+        8001, ge=0, le=65535, description="Port of the gRPC Open Inference Protocol endpoint (inference."
+        "GRPCInferenceService, as Triton's 8001) each gateway replica serves on `host`; SO_REUSEPORT lets the "
+        "replicas of one node share it. 0: no gRPC endpoint."
+    )
     models_dir: Path = Field(ROOT / "models" / "build", description="Built reference models (manifests + ONNX).")
     topology_path: Path = Field(ROOT / "cluster" / "topology.yaml", description="Tiers and sites topology file.")
     layout_path: Path = Field(ROOT / "cluster" / "ray-layout.yaml", description="Ray layout: nodes per tier.")

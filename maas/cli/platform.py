@@ -25,6 +25,7 @@ __all__ = ["register"]
 ConfigOpt = typer.Option(None, "--config", "-c", help="Settings file (YAML); env MAAS_* and flags override it.")
 HostOpt = typer.Option(None, "--host", help="HTTP bind address (default 127.0.0.1).")
 PortOpt = typer.Option(None, "--port", help="HTTP port (default 8000).")
+GrpcPortOpt = typer.Option(None, "--grpc-port", help="gRPC (Open Inference Protocol) port (default 8001; 0: off).")
 
 
 def _serving():
@@ -38,6 +39,12 @@ def _serving():
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _endpoints(settings: Settings) -> str:
+    """Where the API answers: the V2 REST URL, and the gRPC address when it is on."""
+    rest = f"V2 API on http://{settings.host}:{settings.port}"
+    return rest + (f", gRPC on {settings.host}:{settings.grpc_port}" if settings.grpc_port else "")
 
 
 def _cluster(settings: Settings):
@@ -84,15 +91,16 @@ def up(
     config: Path | None = ConfigOpt,
     host: str | None = HostOpt,
     port: int | None = PortOpt,
+    grpc_port: int | None = GrpcPortOpt,
     models: str | None = typer.Option(None, help="Comma-separated models (default: every built model)."),
     tiers: str | None = typer.Option(None, help="Comma-separated tiers (default: all four)."),
     start_cluster: bool = typer.Option(True, help="Start a local Ray node if none is running."),
 ) -> None:
     """Start the local cluster, deploy the models on every tier, return when the API answers."""
-    settings = settings_from(config, host=host, port=port)
+    settings = settings_from(config, host=host, port=port, grpc_port=grpc_port)
     placements = _bring_up(settings, models, tiers, start_cluster)
     n = sum(len(t) for t in placements.values())
-    _say(f"maas is up: {n} model@tier deployments, V2 API on http://{settings.host}:{settings.port}")
+    _say(f"maas is up: {n} model@tier deployments, {_endpoints(settings)}")
 
 
 def down(
@@ -111,15 +119,16 @@ def run(
     config: Path | None = ConfigOpt,
     host: str | None = HostOpt,
     port: int | None = PortOpt,
+    grpc_port: int | None = GrpcPortOpt,
     models: str | None = typer.Option(None, help="Comma-separated models (default: every built model)."),
     tiers: str | None = typer.Option(None, help="Comma-separated tiers (default: all four)."),
 ) -> None:
     """``up``, serve until Ctrl-C or SIGTERM, then ``down`` (what ``make run`` does)."""
-    settings = settings_from(config, host=host, port=port)
+    settings = settings_from(config, host=host, port=port, grpc_port=grpc_port)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         _bring_up(settings, models, tiers, start_cluster=True)
-        _say(f"serving http://{settings.host}:{settings.port} (Ctrl-C to stop)")
+        _say(f"serving: {_endpoints(settings)} (Ctrl-C to stop)")
         received = signal.sigwait({signal.SIGINT, signal.SIGTERM})
         _say(f"received {signal.Signals(received).name}, shutting down")
     finally:

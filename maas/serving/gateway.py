@@ -4,6 +4,9 @@ Its catalog is the model registry's and it routes by the rollouts in the databas
 revision is compared every ``routing_check_s``); a background task advances satellite uplinks and judges
 auto-rollback canaries every ``rollout_check_s`` (``RolloutWatcher``), and ``maas.api.background.Refresher`` reads
 the routing revision, rehearsed faults and cached keys in worker threads so requests never wait for the database.
+With ``grpc_port`` set, each replica also serves the gRPC Open Inference Protocol (``maas.api.grpc_service``) over
+the same data plane, from the ASGI app's startup event (the replica's event loop) to its shutdown event; the
+replicas of one node share the port through SO_REUSEPORT.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from ray import serve
 from maas.api.app import create_app
 from maas.api.background import refresh_in_background
 from maas.api.factory import build_dataplane
+from maas.api.grpc_service import create_grpc_server
 from maas.api.rollout_runtime import RolloutWatcher, open_version_router
 from maas.clock import WallClock
 from maas.serving.colocated import ColocatedBackend, TierWorkerFactory, colocated_tier_names
@@ -30,6 +34,7 @@ from maas.tiers import load_topology
 __all__ = ["Gateway", "colocated_backend"]
 
 log = logging.getLogger(__name__)
+GRPC_GRACE_S = 5.0  # on shutdown, in-flight gRPC calls get this long to finish before they are cancelled
 
 
 def colocated_backend(settings: Settings, ray_backend: RayBackend, clock: WallClock):
@@ -55,6 +60,7 @@ class Gateway:
         self._dataplane = build_dataplane(self._settings, backend, clock, lease_source=leases, versions=versions)
         self._watcher = RolloutWatcher(self._settings, clock)
         self._watch_task: asyncio.Task | None = None
+        self._grpc = None  # the grpc.aio server, started with the ASGI app
 
     def __serve_build_asgi_app__(self):
         app = create_app(self._dataplane, max_body_bytes=self._settings.max_body_bytes)
@@ -62,12 +68,30 @@ class Gateway:
         app.state.metrics.share(RayMetricsAggregator())  # /metrics sums every replica (maas.serving.metrics_actor)
         app.state.rollout_summary = self._watcher.summary  # the status page's rollouts (maas.api.ui_status)
         app.router.add_event_handler("startup", self._start_watch)  # Starlette 1.x: FastAPI has no add_event_handler
+        app.router.add_event_handler("startup", self._start_grpc)
+        app.router.add_event_handler("shutdown", self._stop_grpc)  # Serve runs it before __del__
         refresh_in_background(app)  # routing, faults and keys read in worker threads, not on the request path
         return app
 
     async def _start_watch(self) -> None:
         if self._watch_task is None:
             self._watch_task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _start_grpc(self) -> None:
+        """The gRPC endpoint on ``host:grpc_port`` in this replica's event loop (the one serving the data plane)."""
+        settings = self._settings
+        if not settings.grpc_port or self._grpc is not None:
+            return
+        server, port = create_grpc_server(self._dataplane, host=settings.host, port=settings.grpc_port,
+                                          max_body_bytes=settings.max_body_bytes)
+        await server.start()
+        self._grpc = server
+        log.warning("gRPC (inference.GRPCInferenceService) on %s:%d", settings.host, port)
+
+    async def _stop_grpc(self) -> None:
+        server, self._grpc = self._grpc, None
+        if server is not None:
+            await server.stop(GRPC_GRACE_S)
 
     async def _watch(self) -> None:
         while True:

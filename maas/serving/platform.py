@@ -46,6 +46,7 @@ from maas.serving.ray_address import (
     ADDRESS_FILE,
     ClusterChoice,
     free_local_port,
+    gcs_answers,
     gcs_host_port,
     local_port_free,
     ray_temp_dir,
@@ -200,13 +201,28 @@ def deploy_models(settings: Settings, placements: dict[str, list[str]], *, uplin
 
 
 def deploy_gateway(settings: Settings, name: str = GATEWAY_APP, route_prefix: str = "/") -> None:
-    """The gateway application (``make bench`` adds a second one, over Ray only, under another name and prefix)."""
+    """The gateway application (``make bench`` adds a second one, over Ray only, under another name and prefix).
+    Only ``GATEWAY_APP`` serves gRPC: another gateway app's replicas would share its port (SO_REUSEPORT) and take
+    a share of its connections."""
+    if name != GATEWAY_APP:
+        settings = settings.model_copy(update={"grpc_port": 0})
     gateway = Gateway.options(
         num_replicas=settings.gateway_replicas,
         ray_actor_options={"num_cpus": 0},
         max_ongoing_requests=settings.gateway_max_ongoing_requests,
     ).bind(settings.model_dump(mode="json"))
     serve.run(gateway, name=name, route_prefix=route_prefix)
+
+
+def _check_grpc_port(settings: Settings, serve_running: bool = True) -> None:
+    """``NotReady`` when something already accepts connections on the gRPC port here and it is not our gateway:
+    grpc binds with SO_REUSEPORT, so a second server (another maas, a Triton) would silently share the port."""
+    if not settings.grpc_port or (serve_running and GATEWAY_APP in serve.status().applications):
+        return
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    if gcs_answers(f"{host}:{settings.grpc_port}", 0.5):
+        raise NotReady(f"the gRPC port {settings.grpc_port} is already taken on {host} (another maas or a Triton?): "
+                       "choose another with --grpc-port or MAAS_GRPC_PORT, or 0 for no gRPC endpoint")
 
 
 def undeploy_model(model: str, settings: Settings | None = None) -> list[str]:
@@ -272,12 +288,14 @@ def up(
     if choice.address is None:
         if not start_cluster:
             raise NotReady("no Ray cluster answers (and --no-start-cluster was given)")
+        _check_grpc_port(settings, serve_running=False)  # before a cluster is started for nothing
         fresh = "a fresh" if choice.found else "a"
         progress(f"starting {fresh} local Ray node with every tier's resource")
         record = start_local_cluster(topology, load_layout(settings.layout_path, topology.tier_names), settings)
         progress(f"Ray head at {record.gcs_address} (recorded in {record_path(settings.data_dir)})")
         connect(record.gcs_address)
     start_serve(settings)
+    _check_grpc_port(settings)  # a joined cluster: our own gateway may hold it already
     prepare_service(settings, WallClock(), progress)
     progress(f"deploying {sum(len(t) for t in placements.values())} model@tier deployments")
     deploy_models(settings, placements, restart=True, progress=progress)  # recorded rollouts come back

@@ -47,8 +47,8 @@ def running(models_dir, tmp_path_factory):
     ray_tmp = Path(tempfile.mkdtemp(prefix="maas-e2e-", dir="/tmp"))
     data_dir = tmp_path_factory.mktemp("maas-data")
     port = free_port()
-    env = {**os.environ, "MAAS_PORT": str(port), "MAAS_MODELS_DIR": str(models_dir), "RAY_TMPDIR": str(ray_tmp),
-           "MAAS_DATA_DIR": str(data_dir)}
+    env = {**os.environ, "MAAS_PORT": str(port), "MAAS_GRPC_PORT": str(free_port()), "MAAS_MODELS_DIR": str(models_dir),
+           "RAY_TMPDIR": str(ray_tmp), "MAAS_DATA_DIR": str(data_dir)}
     for inherited in ("MAAS_RAY_ADDRESS", "RAY_ADDRESS", *HAPROXY_ENV):  # maas run chooses its own HAProxy ports
         env.pop(inherited, None)
     proc = subprocess.Popen([MAAS, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

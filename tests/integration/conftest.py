@@ -27,7 +27,8 @@ def platform(models_dir, catalog, tmp_path_factory):
     from maas.serving import platform as plat
 
     data_dir = tmp_path_factory.mktemp("maas-data")
-    settings = load_settings(None, models_dir=models_dir, port=free_port(), network_emulation=1.0, data_dir=data_dir)
+    settings = load_settings(None, models_dir=models_dir, port=free_port(), grpc_port=free_port(), network_emulation=1.0,
+                             data_dir=data_dir)
     topology = load_topology(settings.topology_path)
     resources = {spec.ray_resource: load_layout(settings.layout_path, topology.tier_names).embedded.tier_units for spec in topology.tiers.values()}
     ray.init(address="local", num_cpus=2, resources=resources, include_dashboard=False, namespace="serve", log_to_driver=False)
