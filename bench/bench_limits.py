@@ -73,7 +73,7 @@ def main() -> int:
     ap.add_argument("--warm-s", type=float, default=60.0, help="overload before the measured minutes")
     args = ap.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="maas-bench-limits-"))
-    settings = load_settings(None, port=free_port(), network_emulation=0.0, compute_emulation=0.0,
+    settings = load_settings(None, port=free_port(), grpc_port=free_port(), network_emulation=0.0, compute_emulation=0.0,
                              gateway_replicas=args.replicas, data_dir=data_dir)
     topology = load_topology(settings.topology_path)
     layout = load_layout(settings.layout_path, topology.tier_names)

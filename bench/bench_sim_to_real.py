@@ -94,7 +94,8 @@ def main() -> int:
     specs = {f: load_scenario(f) for f in files}
     models = list(dict.fromkeys(m for spec in specs.values() for m in spec.models))
     data_dir = Path(tempfile.mkdtemp(prefix="maas-bench-"))
-    settings = load_settings(None, port=free_port(), network_emulation=1.0, compute_emulation=1.0, data_dir=data_dir)
+    settings = load_settings(None, port=free_port(), grpc_port=free_port(), network_emulation=1.0,
+                             compute_emulation=1.0, data_dir=data_dir)
     topology = load_topology(settings.topology_path)
     tiers = list(topology.tier_names)
     layout = load_layout(settings.layout_path, topology.tier_names)

@@ -71,6 +71,7 @@ def local_platform(**overrides: Any) -> Iterator[LocalPlatform]:
 
     overrides.setdefault("data_dir", Path(tempfile.mkdtemp(prefix="maas-bench-")))
     overrides.setdefault("port", free_port())
+    overrides.setdefault("grpc_port", free_port())  # never 8001: a running maas there would share it (SO_REUSEPORT)
     settings = load_settings(None, **overrides)
     topology = load_topology(settings.topology_path)
     units = load_layout(settings.layout_path, topology.tier_names).embedded.tier_units

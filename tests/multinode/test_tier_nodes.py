@@ -20,7 +20,8 @@ from tests.support.reference import v2_inputs
 
 def test_replicas_land_on_their_tier_nodes_and_serve(tier_cluster, models_dir, tmp_path):
     topology, node_of_tier = tier_cluster
-    settings = load_settings(None, models_dir=models_dir, port=free_port(), data_dir=tmp_path)
+    settings = load_settings(None, models_dir=models_dir, port=free_port(), grpc_port=free_port(),
+                             data_dir=tmp_path)
     placements = {"digits-mlp": list(topology.tier_names)}
     platform.start_serve(settings)
     platform.deploy_models(settings, placements)
