@@ -8,6 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
+from maas.api.tier_batcher import BatchPolicy
 from maas.api.tier_worker import TierResult, TierWorker
 from maas.clock import Clock
 from maas.errors import NotReady
@@ -44,13 +45,16 @@ class LocalBackend:
         precision_of,
         slots_of,
         clock: Clock,
+        batching_of=None,
     ) -> None:
+        """``batching_of(model, tier)`` -> ``BatchPolicy`` (or None: no batching, the default)."""
         self._workers: dict[tuple[str, str], TierWorker] = {}
         for model, tiers in placements.items():
             manifest = catalog.get(model)
             for tier in tiers:
                 self._workers[(model, tier)] = TierWorker(
-                    manifest, models_dir, tier=tier, variant=precision_of(tier), slots=slots_of(tier), clock=clock
+                    manifest, models_dir, tier=tier, variant=precision_of(tier), slots=slots_of(tier), clock=clock,
+                    batching=batching_of(model, tier) if batching_of is not None else BatchPolicy(),
                 )
         self._deployed = {m: list(t) for m, t in placements.items()}
 

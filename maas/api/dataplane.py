@@ -229,11 +229,12 @@ class DataPlane:
         t3 = self._perf()
 
         outputs = {k: v for k, v in result.outputs.items() if k in wanted}
-        ran_ms = max(result.host_ms, result.compute_ms)
+        # batched, the request waited through its whole batch's run but is charged its share (host_ms, compute_ms)
+        ran_host_ms, ran_compute_ms = result.ran_ms()
         backend_ms = (t2 - t1) * 1e3
-        hop_ms = max(0.0, backend_ms - result.queue_ms - ran_ms)
+        hop_ms = max(0.0, backend_ms - result.queue_ms - max(ran_host_ms, ran_compute_ms))
         platform_ms = ((t0 - t_start) + (self._perf() - t3)) * 1e3 + hop_ms
-        latency_ms = up_ms + result.queue_ms + result.compute_ms + down_ms + platform_ms
+        latency_ms = up_ms + result.queue_ms + ran_compute_ms + down_ms + platform_ms
         energy_j, carbon_g = placer.complete(placement, result.host_ms, result.compute_ms, hop_ms, latency_ms)
         params: dict[str, Any] = {
             "tier": placement.tier,
@@ -242,7 +243,7 @@ class DataPlane:
             "latency_ms": round(latency_ms, 3),
             "uplink_ms": round(up_ms, 3),
             "queue_ms": round(result.queue_ms, 3),
-            "compute_ms": round(result.compute_ms, 3),
+            "compute_ms": round(ran_compute_ms, 3),
             "host_ms": round(result.host_ms, 4),  # the real onnxruntime time the router learns host times from
             "downlink_ms": round(down_ms, 3),
             "platform_ms": round(platform_ms, 3),
@@ -251,6 +252,8 @@ class DataPlane:
             "variant": placer.precision(placement.tier),
             "model_version": manifest.version,
         }
+        if result.batch_size is not None:
+            params["batch_size"] = result.batch_size
         if failed:
             params["retried_from"] = failed
         if decision is not None:

@@ -8,6 +8,10 @@ Lifecycle:
 2. ``infer`` waits for a free slot (that wait is ``queue_ms``), runs onnxruntime on the host (``host_ms``), then
    holds the slot for the extra time the emulated device would need (``compute_factor`` x host time).
 3. Results carry the measured parts so the gateway can report them and the router can learn from them.
+4. With a ``BatchPolicy`` that is on (``max_batch_size`` > 1), requests go through a ``TierBatcher``
+   (``maas.api.tier_batcher``): several run as one onnxruntime call in one slot. At warm-up the worker checks the
+   variant gives each request what it would get alone (else it does not batch unless the policy allows inexact
+   batching: ``batching_off_reason``) and measures ``batch_profile_ms`` (host ms at batch sizes 1, 2, 4, ...).
 
 Beside the gateway (``maas.serving.colocated``, one hop less) the worker shares its event loop: a model whose
 warm-up takes longer than ``offload_above_ms`` runs in a worker thread (onnxruntime releases the GIL) so one slow
@@ -25,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from maas.api.tier_batcher import BatchPolicy, TierBatcher, batch_invariant, dummy_inputs
 from maas.clock import Clock
 from maas.models import ModelManifest, ModelRunner
 
@@ -38,7 +43,19 @@ class TierResult:
     outputs: dict[str, np.ndarray]
     host_ms: float  # onnxruntime time on this host
     compute_ms: float  # emulated device time (host_ms x compute_factor)
-    queue_ms: float  # waiting for a compute slot
+    queue_ms: float  # waiting for a compute slot (and, batched, for the batch to form)
+    # batched: host_ms/compute_ms are this request's share of its batch (by rows: energy is booked from them);
+    # batch_host_ms/batch_compute_ms the whole batch's (what the request waited through); batch_size its requests.
+    # None when the worker does not batch.
+    batch_size: int | None = None
+    batch_host_ms: float | None = None
+    batch_compute_ms: float | None = None
+
+    def ran_ms(self) -> tuple[float, float]:
+        """(host ms, emulated device ms) of the run this request waited through: its batch's, or its own."""
+        if self.batch_host_ms is None or self.batch_compute_ms is None:
+            return self.host_ms, self.compute_ms
+        return self.batch_host_ms, self.batch_compute_ms
 
 
 class TierWorker:
@@ -57,6 +74,7 @@ class TierWorker:
         perf_counter=time.perf_counter,
         runner: ModelRunner | None = None,
         offload_above_ms: float | None = None,
+        batching: BatchPolicy | None = None,
     ) -> None:
         self.tier = tier
         self.variant = variant
@@ -72,6 +90,18 @@ class TierWorker:
         self.offloaded = offload_above_ms is not None and (
             self.warmup_ms > offload_above_ms or manifest.preprocessing is not None)
         self._pool = ThreadPoolExecutor(slots, thread_name_prefix=f"tier-{tier}") if self.offloaded else None
+        self.batching = batching or BatchPolicy()
+        self.batching_off_reason: str | None = None
+        self.batch_profile_ms: dict[int, float] = {}
+        self._batcher: TierBatcher | None = None
+        if self.batching.on:
+            if not self.batching.allow_inexact and not batch_invariant(self._runner.infer, manifest):
+                self.batching_off_reason = (f"{manifest.name} {variant}: outputs change with the batch (dynamic "
+                                            "quantisation?); set allow_inexact to batch it anyway")
+            else:
+                self.batch_profile_ms = self._profile_batches(manifest, self.batching.max_batch_size)
+                self._batcher = TierBatcher(self._runner.infer, self.batching, self._slots, clock, self._perf,
+                                            self._pool, TierResult)
 
     def _warmup_ms(self, runs: int = 3) -> float:
         """The fastest of a few warm-up inferences (the first pays for lazy initialisation)."""
@@ -82,8 +112,29 @@ class TierWorker:
             best = min(best, (self._perf() - t0) * 1e3)
         return best
 
+    def _profile_batches(self, manifest: ModelManifest, largest: int, runs: int = 3) -> dict[int, float]:
+        """Host ms (fastest of ``runs``) of one call at batch sizes 1, 2, 4, ... and ``largest``."""
+        sizes = sorted({*(2**i for i in range(largest.bit_length()) if 2**i <= largest), largest})
+        profile, one = {}, dummy_inputs(manifest, 1)
+        for size in sizes:
+            inputs = {k: np.repeat(v, size, axis=0) for k, v in one.items()}  # same row: the batch effect alone
+            best = float("inf")
+            for _ in range(runs):
+                t0 = self._perf()
+                self._runner.infer(inputs)
+                best = min(best, (self._perf() - t0) * 1e3)
+            profile[size] = best
+        return profile
+
+    @property
+    def batching_on(self) -> bool:
+        """Whether requests are batched (the policy asks for it and the variant allows it)."""
+        return self._batcher is not None
+
     async def infer(self, inputs: dict[str, np.ndarray], compute_factor: float = 1.0) -> TierResult:
         """Run one request; ``compute_factor`` is emulated device time over host time (>= 0)."""
+        if self._batcher is not None:
+            return await self._batcher.submit(inputs, compute_factor)
         t_arrive = self._perf()
         await self._slots.acquire()
         release_now = True
@@ -116,6 +167,8 @@ class TierWorker:
 
     def close(self) -> None:
         """Let the worker threads of an offloaded worker end (a run in progress still completes)."""
+        if self._batcher is not None:
+            self._batcher.close()
         if self._pool is not None:
             self._pool.shutdown(wait=False)
 

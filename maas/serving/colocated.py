@@ -30,10 +30,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from maas.api.tier_batcher import BatchPolicy
 from maas.api.tier_worker import TierResult, TierWorker
 from maas.clock import Clock
 from maas.models import ModelManifest, ModelRunner
-from maas.serving.tier_deployment import parse_versioned_app_name, served_manifest
+from maas.serving.tier_deployment import batching_policy, parse_versioned_app_name, served_manifest
 from maas.settings import Settings
 
 __all__ = ["ColocatedBackend", "TierWorkerFactory", "colocated_tier_names", "tiers_on_node"]
@@ -94,7 +95,8 @@ class TierWorkerFactory:
                 runner = ModelRunner(manifest, root, variant=spec.precision, intra_op_threads=self._settings.ort_threads)
                 self._runners[(target, spec.precision)] = runner
         return TierWorker(manifest, root, tier=tier, variant=spec.precision, slots=spec.slots, clock=self._clock,
-                          runner=runner, offload_above_ms=OFFLOAD_ABOVE_MS)
+                          runner=runner, offload_above_ms=OFFLOAD_ABOVE_MS,
+                          batching=BatchPolicy(**batching_policy(spec, model)))
 
     def retain(self, targets: set[str]) -> None:
         """Forget the manifests and sessions of every other target."""

@@ -23,7 +23,7 @@ from maas.registry.rollout_state import RolloutState
 from maas.registry.rollouts import RolloutStore
 from maas.registry.uplink import UplinkTracker
 from maas.serving.layout import load_layout
-from maas.serving.tier_deployment import TierModel, app_name, parse_versioned_app_name
+from maas.serving.tier_deployment import TierModel, app_name, batching_policy, parse_versioned_app_name
 from maas.settings import Settings
 from maas.tiers import load_topology
 
@@ -57,7 +57,8 @@ def tier_app(model: str, version: int, tier: str, topology, settings: Settings, 
         ray_actor_options={"num_cpus": replica.num_cpus, "resources": {spec.ray_resource: replica.tier_units_per_replica}},
         max_ongoing_requests=settings.tier_max_ongoing_requests,
         max_queued_requests=settings.tier_max_queued_requests,
-    ).bind(model, version, tier, spec.precision, spec.slots, settings.model_dump(mode="json"))
+    ).bind(model, version, tier, spec.precision, spec.slots, settings.model_dump(mode="json"),
+           batching_policy(spec, model))
 
 
 def deploy_versions(

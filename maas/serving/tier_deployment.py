@@ -14,11 +14,12 @@ import numpy as np
 import ray
 from ray import serve
 
+from maas.api.tier_batcher import BatchPolicy
 from maas.api.tier_worker import TierResult, TierWorker
 from maas.clock import WallClock
 from maas.models import ModelManifest
 
-__all__ = ["TierModel", "app_name", "parse_app_name", "parse_versioned_app_name", "served_manifest", "target_name"]
+__all__ = ["TierModel", "app_name", "batching_policy", "parse_app_name", "parse_versioned_app_name", "served_manifest", "target_name"]
 
 SEPARATOR = "@"
 VERSION_SEPARATOR = ":"
@@ -53,6 +54,11 @@ def parse_app_name(name: str) -> tuple[str, str] | None:
     return None if parsed is None else (parsed[0], parsed[2])
 
 
+def batching_policy(spec, model: str) -> dict:
+    """The tier spec's batching for ``model`` as ``BatchPolicy`` fields (a plain dict: it crosses to Ray replicas)."""
+    return spec.batching.for_model(model).model_dump(exclude={"models"})
+
+
 def served_manifest(settings, model: str, version: int) -> tuple[ModelManifest, Path]:
     """The manifest a model version is served with and the registry's artifact root its files are under."""
     from maas.registry import open_registry
@@ -67,7 +73,8 @@ def served_manifest(settings, model: str, version: int) -> tuple[ModelManifest, 
 
 @serve.deployment
 class TierModel:
-    def __init__(self, model: str, version: int, tier: str, variant: str, slots: int, settings: dict[str, Any]) -> None:
+    def __init__(self, model: str, version: int, tier: str, variant: str, slots: int, settings: dict[str, Any],
+                 batching: dict[str, Any] | None = None) -> None:
         from maas.settings import Settings
 
         conf = Settings(**settings)
@@ -81,6 +88,7 @@ class TierModel:
             slots=slots,
             clock=WallClock(),
             ort_threads=conf.ort_threads,
+            batching=BatchPolicy(**batching) if batching else None,
         )
 
     async def infer(self, inputs: dict[str, np.ndarray], compute_factor: float) -> TierResult:

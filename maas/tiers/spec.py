@@ -19,6 +19,8 @@ __all__ = [
     "BatterySpec",
     "GroundStationSpec",
     "UplinkSpec",
+    "BatchingOverride",
+    "BatchingSpec",
     "TierSpec",
     "ScheduledOutage",
     "GridSpec",
@@ -179,6 +181,39 @@ class UplinkSpec(_Spec):
         return self
 
 
+class BatchingOverride(_Spec):
+    """One model's batching on a tier; a field left out keeps the tier's value."""
+
+    max_batch_size: int | None = Field(default=None, ge=1, le=1024, description="requests per batch (1 = off)")
+    max_queue_delay_ms: float | None = Field(
+        default=None, ge=0, le=10_000, description="longest wait for a batch to fill after its first request, ms")
+    allow_inexact: bool | None = Field(default=None, description="batch a variant whose outputs depend on the batch")
+
+
+class BatchingSpec(_Spec):
+    """Dynamic batching of a tier's workers (off by default): up to ``max_batch_size`` queued requests, or those
+    that arrived within ``max_queue_delay_ms`` of the first, run as one onnxruntime call in one compute slot.
+
+    A variant whose outputs for one request change with the other requests in its batch (dynamic int8
+    quantisation computes one activation scale per batch) is not batched unless ``allow_inexact``; the worker checks
+    this at warm-up. ``models`` overrides any field per model name.
+    """
+
+    max_batch_size: int = Field(default=1, ge=1, le=1024, description="requests per batch (1 = off)")
+    max_queue_delay_ms: float = Field(
+        default=0.0, ge=0, le=10_000, description="longest wait for a batch to fill after its first request, ms")
+    allow_inexact: bool = Field(default=False, description="batch a variant whose outputs depend on the batch")
+    models: dict[str, BatchingOverride] = Field(default_factory=dict, description="per model name overrides")
+
+    def for_model(self, model: str) -> BatchingSpec:
+        """This tier's batching for ``model``: its override applied, no ``models`` left."""
+        base = self.model_dump(exclude={"models"})
+        override = self.models.get(model)
+        if override is not None:
+            base.update(override.model_dump(exclude_none=True))
+        return BatchingSpec(**base)
+
+
 class TierSpec(_Spec):
     """One tier: where it is, how fast its link and device are, what it costs in energy, when it is up."""
 
@@ -193,6 +228,7 @@ class TierSpec(_Spec):
     constellation: ConstellationSpec | None = None
     battery: BatterySpec | None = None
     uplink: UplinkSpec | None = None
+    batching: BatchingSpec = Field(default_factory=BatchingSpec)
 
     @property
     def ray_resource(self) -> str:
