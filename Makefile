@@ -42,6 +42,7 @@ test-unit: models
 
 bench: models
 	PYTHONPATH=. $(BIN)/python -m bench.bench_serving
+	PYTHONPATH=. $(BIN)/python -m bench.bench_batching  # batching off/on rows (in-process TierWorker, MiniLM)
 
 # Issue 17 (benchmarks, not CI): fuzz a platform (URL= KEY= ADMIN_KEY= to use a running one, else a local one is
 # started), the overload curve before/after admission, faults under load, and a soak at 50% of PEAK req/s.
