@@ -13,8 +13,12 @@ battery stays above its reserve. Feasible tiers are ranked by the objective plus
 (``EnergyBudgets``): ``latency`` (expected ms), ``energy`` (J), ``carbon`` (g), ``balanced``
 (``w * latency / deadline + (1 - w) * energy / least feasible energy``). When none is feasible the available tiers
 follow, most likely to meet the deadline first (lognormal CDF of the network part; without a deadline, by expected
-latency): best effort on the fastest tier. ``decide().feasible`` / ``choose_checked()[1]`` is then False and a
-caller serving a strict request answers 503 with ``decide().reasons``.
+latency): best effort on the fastest tier. A strict request is admitted there when that tier still meets its
+deadline with probability at least ``strict_min_p_meet`` (default 0.5: more likely than not, the usual admission
+rule of deadline schedulers; the chance constraint's 1 - epsilon decides only which tiers rank first). Otherwise
+``decide().feasible`` / ``choose_checked()[1]`` is False and a caller serving a strict request answers 503 with
+``decide().reasons``. ``strict_min_p_meet`` 1.0 refuses every strict request no tier passes the chance
+constraint for (the rule before issue 14).
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ class EdgeAwarePolicy(RoutingPolicy):
         correction: bool = True,
         correction_alpha: float = 0.05,
         correction_fade_s: float | None = 10.0,
+        strict_min_p_meet: float = 0.5,
         clock: Clock | None = None,
     ) -> None:
         if not 0.0 < epsilon < 0.5:
@@ -71,6 +76,9 @@ class EdgeAwarePolicy(RoutingPolicy):
             raise ValueError(f"unknown objective {default_objective!r} (allowed: {', '.join(OBJECTIVES)})")
         if not 0.0 <= balanced_weight <= 1.0:
             raise ValueError("balanced_weight must be in [0, 1]")
+        if not 0.0 < strict_min_p_meet <= 1.0:
+            raise ValueError("strict_min_p_meet must be in (0, 1]")
+        self.strict_max_p_miss = 1.0 - strict_min_p_meet if strict_min_p_meet < 1.0 else -1.0
         self.epsilon = epsilon
         self.default_objective = default_objective
         self.balanced_weight = balanced_weight
@@ -185,7 +193,12 @@ class EdgeAwarePolicy(RoutingPolicy):
         feasible, fallback, unavailable, _, _, _ = self._score(request, views, False)
         feasible.sort()
         fallback.sort()
-        return [f[3] for f in feasible] + [f[2] for f in fallback] + unavailable, bool(feasible)
+        return [f[3] for f in feasible] + [f[2] for f in fallback] + unavailable, self._admits(feasible, fallback)
+
+    def _admits(self, feasible: list, fallback: list) -> bool:
+        """A strict request is served when a tier passes the chance constraint, or when the most likely of the
+        rest meets the deadline with probability >= ``strict_min_p_meet``."""
+        return bool(feasible) or (bool(fallback) and fallback[0][0] <= self.strict_max_p_miss < 1.0)
 
     def decide(self, request: RouteRequest, views: list[TierView]) -> Decision:
         if request.pinned_tier is not None:
@@ -194,7 +207,7 @@ class EdgeAwarePolicy(RoutingPolicy):
         feasible.sort()
         fallback.sort()
         ranking = [f[3] for f in feasible] + [f[2] for f in fallback] + unavailable
-        return Decision(ranking, bool(feasible), reasons, expected, quantile)
+        return Decision(ranking, self._admits(feasible, fallback), reasons, expected, quantile)
 
     def observe(self, observation: Observation) -> None:
         req = observation.request

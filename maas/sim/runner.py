@@ -17,7 +17,7 @@ from maas.clock import VirtualClock
 from maas.errors import ConfigError, InvalidInput
 from maas.placement import Fault, Placer, TierModels
 from maas.routing import MAIN_POLICY, build_policy, policy_names
-from maas.routing.oracle import OracleInstance, solve_oracle
+from maas.routing.oracle import OracleInstance, objective_costs, solve_oracle
 from maas.routing.policy import RouteRequest, RoutingPolicy, TierView
 from maas.sim.engine import EngineInput, prefetch_sites, run_policy
 from maas.sim.metrics import summarise, summarise_assignment
@@ -264,8 +264,10 @@ class _NoRanking(RoutingPolicy):
 
 
 def run(prep: Prepared, *, oracle: bool = True, progress: Callable[[str], None] | None = None,
-        speeds: dict[str, float] | None = None, records: dict | None = None) -> dict:
+        speeds: dict[str, float] | None = None, records: dict | None = None,
+        objective_oracle: bool = False) -> dict:
     """Simulate every policy on the same trace, then the oracle (bound and replayed); figures per policy.
+    ``objective_oracle`` adds ``"oracle-objective"``: the oracle whose second stage honours each tenant's objective.
 
     ``progress`` hears "<policy> done" after each policy (and "oracle done"); ``speeds``, when given, receives simulated requests per wall-clock second for each policy; ``records`` each
     policy's per-request ``RunRecord`` (``maas sim --report`` draws from them)."""
@@ -286,13 +288,17 @@ def run(prep: Prepared, *, oracle: bool = True, progress: Callable[[str], None] 
         if progress:
             progress(f"{name} done")
     if oracle and spec.oracle.enabled:
-        out["oracle"] = _oracle(prep)
+        out["oracle"] = _oracle(prep, spec.oracle.stage2)
         if progress:
             progress("oracle done")
+    if objective_oracle and spec.oracle.enabled:
+        out["oracle-objective"] = out["oracle"] if "oracle" in out and spec.oracle.stage2 == "objective" else _oracle(prep, "objective")
+        if progress:
+            progress("oracle-objective done")
     return out
 
 
-def _oracle(prep: Prepared) -> dict:
+def _oracle(prep: Prepared, stage2: str) -> dict:
     inp, o = prep.inp, prep.spec.oracle
     n = len(inp.trace)
     if n > o.max_requests:
@@ -307,6 +313,10 @@ def _oracle(prep: Prepared) -> dict:
             cap = float(watts) * prep.duration_s
             caps[tier] = min(caps.get(tier, cap), cap)
         inst.energy_cap_j = caps
+    if stage2 == "objective":
+        weight = prep.spec.policy_options.get(MAIN_POLICY, {}).get("balanced_weight", 0.5)
+        inst.cost = objective_costs(inst, carbon, [inp.tenant_objective[j] for j in inp.trace.tenant],
+                                    balanced_weight=float(weight))
     try:
         res = solve_oracle(inst, max_requests=o.max_requests, time_limit_s=o.time_limit_s)
     except InvalidInput as exc:
@@ -314,6 +324,7 @@ def _oracle(prep: Prepared) -> dict:
     fig = summarise_assignment(res.assignment, inst.latency_ms, inst.energy_j, carbon, inst.deadline_ms,
                                inp.tiers, prep.duration_s)
     fig["status"] = res.status
+    fig["stage2"] = stage2
     rec = run_policy(inp, AssignmentPolicy(res.assignment, inp.tiers))
     fig["replayed"] = summarise(rec, inp.tiers, prep.duration_s)
     return fig

@@ -119,6 +119,9 @@ class OracleSpec(_Spec):
     max_requests: int = Field(default=5000, ge=1)
     bucket_s: float = Field(default=0.1, gt=0)
     time_limit_s: float = Field(default=60.0, gt=0)
+    stage2: Literal["energy", "objective"] = Field(
+        default="energy", description="after the most requests within deadline: least energy, or each tenant's own "
+                                      "objective (maas.routing.oracle.objective_costs)")
 
 
 class ModelUpdateSpec(_Spec):

@@ -63,7 +63,7 @@ def test_calibrated_tail_replaces_a_too_wide_model_p99() -> None:
     # the model says p99 network 60 ms for a 10 ms median: infeasible for a 40 ms deadline
     v = TierView("t", True, uplink_ms=5, downlink_ms=5, compute_ms=10, network_p99_ms=60.0)
     req = RouteRequest(model="m", site="s", deadline_ms=40.0)
-    policy = EdgeAwarePolicy(epsilon=0.01)
+    policy = EdgeAwarePolicy(epsilon=0.01, strict_min_p_meet=1.0)  # the flag: the chance constraint alone
     assert policy.choose_checked(req, [v])[1] is False
     for _ in range(300):  # reality: never more than 1.5 x the network estimate late
         policy.observe(Observation(req, "t", 20.0, 20.0 + 1.5 * 10.0 * random.random(), network_ms=10.0))
@@ -76,7 +76,7 @@ def test_best_effort_prefers_the_tier_most_likely_to_meet_the_deadline() -> None
     a = TierView("a", True, uplink_ms=10, downlink_ms=10, compute_ms=9, network_p99_ms=80.0)
     b = TierView("b", True, uplink_ms=1, downlink_ms=1, compute_ms=28.7, network_p99_ms=4.0)
     req = RouteRequest(model="m", site="s", deadline_ms=32.0)
-    ranking, feasible = EdgeAwarePolicy(epsilon=0.01).choose_checked(req, [a, b])
+    ranking, feasible = EdgeAwarePolicy(epsilon=0.01, strict_min_p_meet=1.0).choose_checked(req, [a, b])
     assert feasible is False
     assert ranking == ["b", "a"]
     # without a deadline the fastest expected tier leads

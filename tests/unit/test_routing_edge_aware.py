@@ -140,6 +140,23 @@ def test_nothing_feasible_best_effort_fastest_then_strict_flag() -> None:
     assert d.explain()["feasible"] is False
 
 
+def test_strict_admission_more_likely_than_not() -> None:
+    # network median 10 ms, p99 30 ms, compute 5: the 95% quantile is ~26.7 ms, past a 17 ms deadline, but the
+    # deadline is met with P = 1 - P(lognormal network > 12 ms) ~ 0.65; with a 14 ms deadline P(meet) < 0.5
+    views = [view("edge", compute=5.0, network_p99_ms=30.0)]
+    sigma = math.log(3.0) / NormalDist().inv_cdf(0.99)
+    p_meet = NormalDist().cdf(math.log(12.0 / 10.0) / sigma)
+    assert 0.6 < p_meet < 0.7
+    d = EdgeAwarePolicy().decide(req("latency", 17, strict=True), views)
+    assert d.feasible is True and "edge" in d.reasons  # served, though not under the chance constraint
+    assert EdgeAwarePolicy().choose_checked(req("latency", 17, strict=True), views) == (["edge"], True)
+    assert EdgeAwarePolicy(strict_min_p_meet=0.7).decide(req("latency", 17, strict=True), views).feasible is False
+    assert EdgeAwarePolicy(strict_min_p_meet=1.0).choose_checked(req("latency", 17, strict=True), views)[1] is False
+    assert EdgeAwarePolicy().decide(req("latency", 14, strict=True), views).feasible is False
+    with pytest.raises(ValueError, match="strict_min_p_meet"):
+        EdgeAwarePolicy(strict_min_p_meet=0.0)
+
+
 def test_pinned_tier_and_registry() -> None:
     views = [view("a"), view("b")]
     assert EdgeAwarePolicy().choose(req(pinned_tier="b"), views) == ["b"]
