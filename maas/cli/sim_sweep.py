@@ -50,7 +50,8 @@ def sweep_view(rows: list[dict], title: str) -> View:
 
 def write_frontier_plot(rows: list[dict], path: Path, title: str) -> None:
     """Attainment against energy per success for the main policy's points, 95% intervals as error bars, the
-    Pareto frontier as a dashed step, each point labelled with its parameters."""
+    Pareto frontier as a dashed step; points labelled with their parameters (only the frontier's, faded others,
+    when there are more than 8 points: the labels would overlap)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,8 +67,15 @@ def write_frontier_plot(rows: list[dict], path: Path, title: str) -> None:
                 (r["energy_j_per_success"]["hi"] - r["energy_j_per_success"]["lo"]) / 2 for r in mine]
         yerr = [0.0 if r["slo_attainment"]["lo"] is None else
                 (r["slo_attainment"]["hi"] - r["slo_attainment"]["lo"]) / 2 for r in mine]
-        ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt="o", capsize=3, label=scenario)
+        crowded = len(mine) > 8
+        bars = ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt="o", capsize=3, label=scenario,
+                           alpha=0.35 if crowded else 1.0)
+        if crowded:
+            on = [i for i, r in enumerate(mine) if r.get("pareto")]
+            ax.plot([xs[i] for i in on], [ys[i] for i in on], "o", color=bars[0].get_color(), markersize=8)
         for r, x, y in zip(mine, xs, ys, strict=True):
+            if crowded and not r.get("pareto"):
+                continue
             ax.annotate(" ".join(f"{k}={v}" for k, v in r["point"].items()), (x, y), fontsize=7,
                         xytext=(4, 2), textcoords="offset points")
         front = sorted((x, y) for r, x, y in zip(mine, xs, ys, strict=True) if r.get("pareto"))
