@@ -1,7 +1,7 @@
 """``maas plan``: the fewest compute slots per tier that meet an attainment target at the least energy.
 
 Mounted with ``plan.register(app)``. Exit codes: 0 answered and checked, 1 the target is not reachable within
-``--max-replicas`` (or an unreachable ``--ray-address``), 2 bad input.
+``--max-replicas``, 2 bad input (also a ``--ray-address`` no Ray answers at within 10 s).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from maas.cli.common import EXIT_ERROR, EXIT_USAGE, fail
-from maas.errors import ConfigError, MaasError
+from maas.errors import ConfigError, MaasError, NotReady
 from maas.tables import Col, View, check_output, render, text
 
 __all__ = ["register"]
@@ -49,6 +49,8 @@ def register(app: typer.Typer) -> None:
                             max_replicas=max_replicas, seeds=seeds)
         except ConfigError as exc:
             raise fail(exc.message, EXIT_USAGE) from None
+        except NotReady as exc:  # the --ray-address probe
+            raise fail(f"{exc.message} (allowed: the host:port of a running Ray head)", EXIT_USAGE) from None
         except MaasError as exc:
             raise fail(exc.message, EXIT_ERROR) from None
         checked = None if result.answer is None else check(s, result.answer, seed=seeds + 100)

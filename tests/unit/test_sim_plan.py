@@ -55,3 +55,14 @@ def test_bad_input_names_the_field(kwargs, field):
 def test_cli_bad_target_exits_2():
     res = CliRunner().invoke(app, ["plan", "--scenario", str(SCENARIO), "--target-attainment", "0", "--local"])
     assert res.exit_code == 2 and "--target-attainment" in res.output and "allowed" in res.output
+
+
+def test_plan_cli_unreachable_ray_address_exits_2(tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    res = CliRunner().invoke(app, ["plan", "--scenario", str(SCENARIO), "--seeds", "1",
+                                   "--ray-address", f"127.0.0.1:{port}"])
+    assert res.exit_code == 2 and "no Ray GCS answers" in res.output and "allowed" in res.output

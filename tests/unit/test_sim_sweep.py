@@ -91,7 +91,7 @@ def test_cli_bad_input_exits_2_naming_the_field(args, needle, tmp_path):
     assert not out.exists()
 
 
-def test_cli_unreachable_ray_address_exits_1_quickly(tmp_path):
+def test_cli_unreachable_ray_address_exits_2_quickly(tmp_path):
     import socket
     import time
 
@@ -102,7 +102,7 @@ def test_cli_unreachable_ray_address_exits_1_quickly(tmp_path):
     t0 = time.perf_counter()
     res = CliRunner().invoke(app, ["sim", "sweep", "--scenario", str(SCENARIO), "--seeds", "1",
                                    "--ray-address", f"127.0.0.1:{port}", "--json-out", str(out)])
-    assert res.exit_code == 1 and "no Ray GCS answers" in res.output
+    assert res.exit_code == 2 and "no Ray GCS answers" in res.output and "--ray-address" in res.output
     assert time.perf_counter() - t0 < 10.0 and not out.exists()
 
 
