@@ -6,7 +6,7 @@ import numpy as np
 
 from maas.sim.engine import RunRecord
 
-__all__ = ["METRIC_KEYS", "summarise", "summarise_assignment"]
+__all__ = ["METRIC_KEYS", "summarise", "summarise_assignment", "objective_figures"]
 
 METRIC_KEYS = (
     "slo_attainment",
@@ -82,3 +82,22 @@ def _figures(n: int, met: int, energy_j: float, carbon_g: float, lat: np.ndarray
         "energy_j_per_success": round(energy_j / met, 6) if met else None,
         "carbon_g_per_request": round(carbon_g / n, 8) if n else 0.0,
     }
+
+
+def objective_figures(rec: RunRecord, tenant: np.ndarray, tenant_objective: list[str]) -> dict[str, dict]:
+    """Per tenant objective present (latency, energy, carbon, balanced): requests, SLO attainment, mean latency
+    of completed requests, energy and carbon per request: how each group fared on what it asked for."""
+    objective = np.asarray(tenant_objective)[tenant] if len(tenant) else np.array([], dtype=str)
+    out: dict[str, dict] = {}
+    for name in dict.fromkeys(tenant_objective):
+        mine = objective == name
+        n = int(mine.sum())
+        if not n:
+            continue
+        lat = rec.latency_ms[mine]
+        lat = lat[~np.isnan(lat)]
+        out[name] = {"requests": n, "slo_attainment": round(float(rec.met[mine].sum()) / n, 5),
+                     "mean_latency_ms": round(float(lat.mean()), 3) if len(lat) else None,
+                     "energy_j_per_request": round(float(rec.energy_j[mine].sum()) / n, 7),
+                     "carbon_g_per_request": round(float(rec.carbon_g[mine].sum()) / n, 9)}
+    return out

@@ -20,7 +20,7 @@ from maas.routing import MAIN_POLICY, build_policy, policy_names
 from maas.routing.oracle import OracleInstance, objective_costs, solve_oracle
 from maas.routing.policy import RouteRequest, RoutingPolicy, TierView
 from maas.sim.engine import EngineInput, prefetch_sites, run_policy
-from maas.sim.metrics import summarise, summarise_assignment
+from maas.sim.metrics import objective_figures, summarise, summarise_assignment
 from maas.sim.scenario import ScenarioSpec
 from maas.sim.updates import uplink_switches
 from maas.sim.workload import arrival_times, build_trace, read_trace_times
@@ -279,6 +279,7 @@ def run(prep: Prepared, *, oracle: bool = True, progress: Callable[[str], None] 
         if records is not None:
             records[name] = rec
         out[name] = summarise(rec, inp.tiers, prep.duration_s)
+        out[name]["by_objective"] = objective_figures(rec, inp.trace.tenant, inp.tenant_objective)
         if any(t.energy_j_per_day is not None for t in spec.tenants):
             out[name]["tenants"] = tenant_figures(rec, inp, spec)
         if prep.model_updates:

@@ -21,6 +21,7 @@ def test_row_has_both_oracles_and_ratios_to_each(small, tmp_path) -> None:
     o, oo = row["oracle"], row["oracle_objective"]
     assert o["status"] == oo["status"] == "optimal"
     assert oo["slo_attainment"] == o["slo_attainment"]  # stage 1 is shared
+    assert set(row["dominated_by_objective_aware"]) <= set(row["dominated_by"])
     assert oo["energy_j_per_success"] >= o["energy_j_per_success"] - 1e-12  # least energy is a lower bound
     for name, p in row["policies"].items():
         assert p["energy_vs_oracle"] == pytest.approx(p["energy_j_per_success"] / o["energy_j_per_success"], 1e-4)
@@ -40,6 +41,30 @@ def test_dominators_never_name_an_oracle() -> None:
                "greedy-energy": {"slo_attainment": 0.95, "energy_j_per_request": 1.0},
                "greedy-latency": {"slo_attainment": 0.95, "energy_j_per_request": 3.0}}
     assert dominators(results) == ["greedy-energy"]
+
+
+def test_objective_aware_dominance_spares_a_policy_that_honours_latency_tenants() -> None:
+    def fig(att, e, lat_ms, carbon=1.0):
+        return {"slo_attainment": att, "energy_j_per_request": e,
+                "by_objective": {"latency": {"mean_latency_ms": lat_ms}, "carbon": {"carbon_g_per_request": carbon}}}
+
+    results = {"edge-aware": fig(0.99, 2.0, 5.0), "greedy-energy": fig(0.995, 1.0, 12.0),
+               "cheap-and-fast": fig(0.995, 1.0, 4.0), "dirtier": fig(0.995, 1.0, 4.0, carbon=2.0)}
+    assert dominators(results) == ["greedy-energy", "cheap-and-fast", "dirtier"]
+    assert dominators(results, objective_aware=True) == ["cheap-and-fast"]
+
+
+def test_row_counts_each_objective_groups_figures(small, tmp_path) -> None:
+    from maas.sim.runner import prepare, run
+
+    prep = prepare(small.spec, str(small.materialise(tmp_path)))
+    prep.policies = ["edge-aware"]
+    fig = run(prep, oracle=False)["edge-aware"]
+    groups = fig["by_objective"]
+    assert sum(g["requests"] for g in groups.values()) == len(prep.inp.trace)
+    assert set(groups) == {t.objective for t in small.spec.tenants}
+    total_j = sum(g["energy_j_per_request"] * g["requests"] for g in groups.values())
+    assert total_j / len(prep.inp.trace) == pytest.approx(fig["energy_j_per_request"], rel=1e-3)
 
 
 def test_aggregate_reports_both_energy_ratios() -> None:
