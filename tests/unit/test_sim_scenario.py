@@ -96,8 +96,11 @@ def test_cli_json_keys_plot_and_oracle(tmp_path: Path) -> None:
     data = json.loads(result.output)
     assert set(data) == {"edge-aware", "greedy-energy", "oracle"}
     for name in ("edge-aware", "greedy-energy"):
-        assert set(data[name]) == set(METRIC_KEYS)
+        assert set(data[name]) == set(METRIC_KEYS) | {"by_objective"}  # + each tenant objective's figures
         assert set(data[name]["tier_share"]) == {"edge", "dc"}
+        groups = data[name]["by_objective"]
+        assert groups and all(set(g) == {"requests", "slo_attainment", "mean_latency_ms", "energy_j_per_request",
+                                         "carbon_g_per_request"} for g in groups.values())
     assert set(METRIC_KEYS) <= set(data["oracle"])
     assert data["oracle"]["status"] == "optimal"
     # the oracle bound is at least as good as any policy on attainment
