@@ -6,6 +6,9 @@ a short warm-up replay, replays the scenario's trace open-loop, simulates the sa
 compares SLO attainment (target: within 3 points) and tier shares (within 5 points). Prints JSON, writes
 results/sim_to_real.json atomically, tears everything down. Exit 0 when every run is within both targets.
 
+``--topology FILE`` starts the platform on another topology (the scenario must name the same file), e.g. batching
+on: ``--scenario cluster/scenarios/sim-to-real-batching.yaml --topology cluster/topology-batching.yaml`` (issue 13).
+
 ``--suite [DIR]`` runs every scenario of DIR (default ``cluster/scenarios/sim-to-real-suite``, issue 16) ``--runs``
 times on the same platform and prints one line per scenario (worst run); results/sim_to_real_suite.json.
 """
@@ -80,6 +83,8 @@ def main() -> int:
     parser.add_argument("--scenario", type=Path, default=ROOT / "cluster" / "scenarios" / "sim-to-real.yaml")
     parser.add_argument("--suite", type=Path, nargs="?", const=SUITE_DIR, default=None,
                         help=f"run every scenario of this directory (default {SUITE_DIR.relative_to(ROOT)})")
+    parser.add_argument("--topology", type=Path, default=None,
+                        help="the platform's topology (default: the settings'); the scenario must name the same file")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--warmup-s", type=float, default=10.0)
     parser.add_argument("--explain", type=int, default=0, help="list the first N requests routed differently")
@@ -94,8 +99,9 @@ def main() -> int:
     specs = {f: load_scenario(f) for f in files}
     models = list(dict.fromkeys(m for spec in specs.values() for m in spec.models))
     data_dir = Path(tempfile.mkdtemp(prefix="maas-bench-"))
+    overrides = {"topology_path": args.topology.resolve()} if args.topology else {}
     settings = load_settings(None, port=free_port(), grpc_port=free_port(), network_emulation=1.0,
-                             compute_emulation=1.0, data_dir=data_dir)
+                             compute_emulation=1.0, data_dir=data_dir, **overrides)
     topology = load_topology(settings.topology_path)
     tiers = list(topology.tier_names)
     layout = load_layout(settings.layout_path, topology.tier_names)
@@ -122,6 +128,10 @@ def main() -> int:
                                warmup_s=args.warmup_s, headers=headers, explain=args.explain,
                                progress=lambda m, tag=tag: print(f"[{tag}] {m}", file=sys.stderr, flush=True))
                 c = report["comparison"]
+                batching = report["batching"]
+                if batching["profile_ms"]:
+                    print(f"[{tag}] batching: requests per batch size live {batching['requests_by_batch_size']['live']}"
+                          f", sim {batching['requests_by_batch_size']['sim']}", file=sys.stderr, flush=True)
                 print(f"[{tag}] attainment sim {c['slo_attainment']['sim']:.4f} live "
                       f"{c['slo_attainment']['live']:.4f} ({c['slo_attainment']['diff_points']} pts); max tier share "
                       f"diff {c['max_tier_share_diff_points']} pts -> {'PASS' if c['passed'] else 'FAIL'}",

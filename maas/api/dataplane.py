@@ -235,7 +235,8 @@ class DataPlane:
         hop_ms = max(0.0, backend_ms - result.queue_ms - max(ran_host_ms, ran_compute_ms))
         platform_ms = ((t0 - t_start) + (self._perf() - t3)) * 1e3 + hop_ms
         latency_ms = up_ms + result.queue_ms + ran_compute_ms + down_ms + platform_ms
-        energy_j, carbon_g = placer.complete(placement, result.host_ms, result.compute_ms, hop_ms, latency_ms)
+        energy_j, carbon_g = placer.complete(placement, result.host_ms, result.compute_ms, hop_ms, latency_ms,
+                                             batch_size=result.batch_size, batch_host_ms=result.batch_host_ms)
         params: dict[str, Any] = {
             "tier": placement.tier,
             "site": hints.site,
@@ -254,6 +255,8 @@ class DataPlane:
         }
         if result.batch_size is not None:
             params["batch_size"] = result.batch_size
+            if result.batch_host_ms is not None:  # the batch's host time (sim-live measures the batch profile)
+                params["batch_host_ms"] = round(result.batch_host_ms, 4)
         if failed:
             params["retried_from"] = failed
         if decision is not None:

@@ -2,6 +2,9 @@
 
 Mount with ``app.add_typer(sim_live.app, name="sim-live")``: the sub-app is a single command (callback).
 Exit codes: 0 within both targets, 1 outside them (or the platform failed), 2 bad input.
+With batching (issue 13): a scenario whose topology batches (``cluster/scenarios/sim-to-real-batching.yaml``) is
+checked against a platform started on that topology (``MAAS_TOPOLOGY_PATH=cluster/topology-batching.yaml``); the
+check measures each pair's batch profile live and simulates the same batchers.
 """
 
 from __future__ import annotations
@@ -50,6 +53,10 @@ def render_report(report: dict[str, Any]) -> None:
     console.print(f"live: {live['answered']}/{live['requests']} answered, platform-reported attainment "
                   f"{live['platform_slo_attainment']:.4f}; same trace: {report['same_trace']}; "
                   f"epoch {report['epoch']}")
+    batching = report.get("batching") or {}
+    if batching.get("profile_ms"):
+        sizes = batching["requests_by_batch_size"]
+        console.print(f"batching: requests per batch size live {sizes['live']}, sim {sizes['sim']}")
     moved = report.get("decisions")
     if moved:
         console.print(f"decisions: {moved['routed_differently']} of {moved['answered_both']} requests answered on both "

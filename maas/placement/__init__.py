@@ -4,6 +4,7 @@ virtual clock).
 - ``EstimateCache`` (estimates.py): the one estimate cache, its reuse rule and the affine host-time trick.
 - ``Fault`` (faults.py): outages and link degradations, one model for the engine, the oracle and the gateway.
 - ``TierModels`` / ``TopologyTierModels`` (tier_models.py): what placement needs from ``maas.tiers``.
+- ``BatchModel`` / ``BatchQueue`` (batching.py): a batching worker's batch costs and queue estimate.
 - ``Placer`` (placer.py): estimates + faults + live queues -> views -> policy ranking -> one answer.
 - ``LivePlacer`` (live.py): the gateway's side (in-flight counts, learned host and hop times, link sampling).
 
@@ -11,6 +12,7 @@ The HTTP layer (``maas.api``) imports only this package of the placement side; t
 re-exported here.
 """
 
+from maas.placement.batching import BatchModel, BatchQueue, batch_ratios
 from maas.placement.estimates import EstimateCache, EstimateSet, outage_estimate
 from maas.placement.faults import FAULT_KINDS, Fault, blocked, link_factor
 from maas.placement.live import LivePlacer, LiveTuning, build_live_placer
@@ -19,6 +21,9 @@ from maas.placement.tier_models import TierModels, TopologyTierModels, topology_
 from maas.routing import OBJECTIVES, RouteRequest
 
 __all__ = [
+    "BatchModel",
+    "BatchQueue",
+    "batch_ratios",
     "EstimateCache",
     "EstimateSet",
     "outage_estimate",

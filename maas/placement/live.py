@@ -9,8 +9,14 @@ Lifecycle per request (``maas.api.dataplane``):
 1. ``place(route, deployed_tiers, profile_host_ms)`` -> ``Placement`` (raises ``NoFeasibleTier``);
 2. ``sample_link_ms(placement)`` -> (uplink, downlink) to sleep through the clock;
 3. ``with in_flight(placement):`` run the model on the tier;
-4. ``complete(placement, host_ms, compute_ms, hop_ms, latency_ms)`` -> (energy J, carbon g): accounting,
-   learning and the policy's observation.
+4. ``complete(placement, host_ms, compute_ms, hop_ms, latency_ms, batch_size=, batch_host_ms=)`` -> (energy J,
+   carbon g): accounting, learning and the policy's observation.
+
+Batching (``maas.placement.batching``): a (model, tier) whose topology asks for batching gets a ``BatchQueue``, so
+the router's queue estimate has the batch wait. What the worker does is learned from its completions: one that
+reports no batch size does not batch (its variant refused it), and the batch host times it reports build the batch
+profile (EWMA per batch size) behind the batch costs. The host time learned from a batched request is its batch's
+host time over the batch's cost in singles (``ratio(n)``), so the estimate stays the time of a request alone.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import numpy as np
 
 from maas.clock import Clock
 from maas.errors import NoFeasibleTier
+from maas.placement.batching import BatchModel, BatchQueue
 from maas.placement.faults import Fault
 from maas.placement.placer import NoPlacement, Placement, Placer
 from maas.placement.tier_models import TopologyTierModels
@@ -63,6 +70,9 @@ class LivePlacer:
         self._host_ms: dict[tuple[str, str], float] = {}
         self._platform_ms = tuning.initial_platform_ms
         self._rng = np.random.default_rng(tuning.seed)
+        self._batch_profile_ms: dict[tuple[str, str], dict[int, float]] = {}
+        self.placer.batching = any(t.batching.max_batch_size > 1 or any(
+            (o.max_batch_size or 0) > 1 for o in t.batching.models.values()) for t in models.topology.tiers.values())
 
     @property
     def policy(self) -> RoutingPolicy:
@@ -135,8 +145,36 @@ class LivePlacer:
         key = (model, tier)
         queue = self._queues.get(key)
         if queue is None:
-            queue = self._queues[key] = TierQueue(in_flight=[0], slots=self.models.slots(tier))
+            queue = self._queues[key] = self._new_queue(model, tier)
         return queue
+
+    def _new_queue(self, model: str, tier: str) -> TierQueue:
+        batching = self.models.topology.tiers[tier].batching.for_model(model)
+        if batching.max_batch_size > 1:
+            return BatchQueue(in_flight=[0], slots=self.models.slots(tier),
+                              batch=BatchModel(batching.max_batch_size, batching.max_queue_delay_ms))
+        return TierQueue(in_flight=[0], slots=self.models.slots(tier))
+
+    def batch_model(self, model: str, tier: str) -> BatchModel | None:
+        """What the router assumes of ``model``'s batching on ``tier`` (None: it does not batch)."""
+        queue = self._queue(model, tier)
+        return queue.batch if isinstance(queue, BatchQueue) else None
+
+    def _learn_batch(self, key: tuple[str, str], host_ms: float, batch_size: int | None,
+                     batch_host_ms: float | None) -> float:
+        """Learn a batching worker's profile from one completion; returns the host time of the request alone."""
+        queue = self._queues.get(key)
+        if not isinstance(queue, BatchQueue) or queue.batch is None:
+            return host_ms
+        if batch_size is None or batch_host_ms is None:  # the worker does not batch (its variant refused it)
+            queue.batch = None
+            return host_ms
+        profile = self._batch_profile_ms.setdefault(key, {})
+        prev = profile.get(batch_size, batch_host_ms)
+        profile[batch_size] = prev + self.tuning.host_time_ewma * (batch_host_ms - prev)
+        old = queue.batch
+        queue.batch = BatchModel(old.max_batch_size, old.max_queue_delay_ms, profile)
+        return batch_host_ms / queue.batch.ratio(batch_size)
 
     @contextmanager
     def in_flight(self, placement: Placement) -> Iterator[None]:
@@ -148,13 +186,17 @@ class LivePlacer:
             queue.in_flight[0] -= 1
 
     def complete(self, placement: Placement, host_ms: float, compute_ms: float, hop_ms: float,
-                 latency_ms: float) -> tuple[float, float]:
-        """Account, learn and observe a completed request; returns its (energy J, carbon g), rounded to 1e-6."""
+                 latency_ms: float, *, batch_size: int | None = None, batch_host_ms: float | None = None
+                 ) -> tuple[float, float]:
+        """Account, learn and observe a completed request; returns its (energy J, carbon g), rounded to 1e-6.
+        Batched, ``host_ms``/``compute_ms`` are its share of the batch (what it is charged) and ``batch_size``/
+        ``batch_host_ms`` its batch's (what the batch profile is learned from)."""
         energy_j, carbon_g = self.placer.account(placement, host_ms, compute_ms, placement.t_s)
         alpha = self.tuning.host_time_ewma
         key = (placement.request.model, placement.tier)
-        prev = self._host_ms.get(key, host_ms)
-        self._host_ms[key] = prev + alpha * (host_ms - prev)
+        alone_ms = self._learn_batch(key, host_ms, batch_size, batch_host_ms) if self.placer.batching else host_ms
+        prev = self._host_ms.get(key, alone_ms)
+        self._host_ms[key] = prev + alpha * (alone_ms - prev)
         self._platform_ms += alpha * (hop_ms - self._platform_ms)
         energy_j, carbon_g = round(energy_j, 6), round(carbon_g, 6)
         self.placer.observe(placement, latency_ms, energy_j, self.clock.now_s())

@@ -4,7 +4,8 @@ Lifecycle (the gateway on the wall clock through ``LivePlacer``; the simulator's
 1. Build once with the tier models, a policy, the reuse rule's ``refresh_s``, the faults in force and a seed.
 2. Per request: ``place(request, tiers, host_ms, queues, now_s, ...)`` asks the one estimate cache for every
    tier, applies the faults, builds the views with the live queues (``views_from_estimates``), lets the policy
-   rank them (once), and answers with one thing: a ``Placement`` on the first available ranked tier, or a
+   rank them (once; a queue that is a batching worker's ``BatchQueue`` is estimated with its batch wait when
+   ``batching`` is set, ``maas.placement.batching``), and answers with one thing: a ``Placement`` on the first available ranked tier, or a
    ``NoPlacement`` with the reason. Admission (``shed_factor``): a request with a deadline that no available
    tier is expected to meet, queues included, is refused at once rather than served late (goodput, not
    throughput); lower priorities are shed earlier (``shed_threshold``).
@@ -22,6 +23,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from maas.placement.batching import BatchQueue
 from maas.placement.estimates import EstimateCache, EstimateSet, _Line, outage_estimate
 from maas.placement.faults import Fault
 from maas.placement.tier_models import TierModels
@@ -63,6 +65,15 @@ def shed_threshold(shed_factor: float, priority: int) -> float:
     return shed_factor * (1.0 - 0.05 * max(0, 5 - priority))
 
 
+def _batch_waits(views: list[TierView], queues: Mapping[str, TierQueue]) -> None:
+    """The queue estimate of every view whose worker batches: forming, slot and batch-run waits
+    (``maas.placement.batching.BatchModel.wait_ms``) instead of the in-flight formula."""
+    for v in views:
+        q = queues.get(v.tier)
+        if q.__class__ is BatchQueue and q.batch is not None and q.backlog_ms is None:
+            v.queue_ms = q.batch.wait_ms(v.in_flight, v.slots, v.compute_ms if q.service_ms is None else q.service_ms)
+
+
 class Placer:
     """Places requests on tiers with one estimate cache, one fault model and one policy."""
 
@@ -83,6 +94,7 @@ class Placer:
         self.last_decision_ns = 0
         self.last_views: list[TierView] = []  # what the policy ranked for the last request (``explain``)
         self._outages = [f for f in self.faults if f.kind == "outage"]
+        self.batching = False  # some queue may be a ``BatchQueue``: its views get the batch wait (set by the owner)
 
     def set_faults(self, faults: Sequence[Fault]) -> None:
         """Replace the faults in force (the live gateway's rehearsed faults; the simulator's scenario faults)."""
@@ -115,6 +127,8 @@ class Placer:
             true, shown = es.true, es.shown
         views = views_from_estimates(shown, queues, now_s=now_s, platform_ms=platform_ms, kinds=self.kinds,
                                      rng=self.rng)
+        if self.batching:
+            _batch_waits(views, queues)
         self.last_views = views
         policy = self.policy
         t0 = time.perf_counter_ns()

@@ -10,6 +10,11 @@ at or before an arrival fires before that arrival is routed. A request fails whe
 its service or its contact window closes before it completes (``maas.placement.Fault.blocks``, the same test the
 offline oracle applies).
 
+With live queues, a (model, tier) in ``EngineInput.batching`` is a batching worker (``maas.sim.batch_run``): its
+requests queue at a virtual-time copy of the worker's batcher and finish when their batch has run; batches due by
+an arrival start before that arrival's completions fire and before it is routed. Without batching the loop is
+unchanged (bit-identical results).
+
 Only two kinds of event exist (arrivals, already sorted, and completions), so the loop is a sorted walk over the
 trace merged with one ``heapq`` of completions: SimPy's general machinery (a generator resumed and two event
 objects per request) cost a quarter of the run time here. SimPy remains the tool for the tier models' queueing
@@ -28,9 +33,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from maas.clock import VirtualClock
-from maas.placement import Fault, NoPlacement, Placer, TierModels
+from maas.placement import BatchModel, BatchQueue, Fault, NoPlacement, Placer, TierModels
 from maas.routing.policy import RouteRequest, RoutingPolicy
 from maas.routing.views import TierQueue
+from maas.sim.batch_run import BatchedRequest, BatchedTiers
 from maas.sim.workload import Trace
 
 __all__ = ["EngineInput", "Fault", "RunRecord", "VirtualClock", "cyclic_gc_paused", "run_policy", "prefetch_sites"]
@@ -82,6 +88,8 @@ class EngineInput:
     # deployment has them, and the router sees requests in flight, not each replica's backlog (False: the world's
     # slots per tier location, shared by the models, with the backlog each replica reports)
     live_queues: bool = False
+    # (model index, tier) -> its worker's batching (live queues only): requests are batched as the worker does
+    batching: dict[tuple[int, str], BatchModel] = field(default_factory=dict)
 
     def host_ms_on(self, model: int, tier: str) -> float:
         """Host compute time of ``model`` on ``tier``: ``tier_host_ms`` when it names the tier, else ``host_ms``."""
@@ -121,16 +129,24 @@ class RunRecord:
     tenant_energy_j: list[float] | None = None  # energy each tenant used over the run
     battery_soc: np.ndarray | None = None  # a battery tier's state of charge after the request (NaN elsewhere)
     decisions: list[dict | None] | None = None  # per request when ``EngineInput.explain``: ``Placer.explain``
+    batch_sizes: list[int] | None = None  # with batching: every batch's size, in start order
 
 
 class _Loc:
     """One tier location: replicas, each a heap of slot-free times (ms), plus the live ``TierQueue``."""
 
-    __slots__ = ("heaps", "queue")
+    __slots__ = ("heaps", "queue", "batchers")
 
-    def __init__(self, replicas: int, slots: int, backlog: bool = True) -> None:
+    def __init__(self, replicas: int, slots: int, backlog: bool = True, batch: BatchModel | None = None,
+                 batched: BatchedTiers | None = None) -> None:
         self.heaps = [[0.0] * slots for _ in range(replicas)]
-        self.queue = TierQueue(in_flight=[0] * replicas, slots=slots, backlog_ms=[0.0] * replicas if backlog else None)
+        self.batchers = None
+        if batch is None or batched is None:
+            self.queue = TierQueue(in_flight=[0] * replicas, slots=slots,
+                                   backlog_ms=[0.0] * replicas if backlog else None)
+        else:  # a batching worker per replica; the router sees requests in flight and the batch wait
+            self.queue = BatchQueue(in_flight=[0] * replicas, slots=slots, batch=batch)
+            self.batchers = [batched.new(batch, slots) for _ in range(replicas)]
 
 
 def prefetch_sites(world: TierModels, inp: EngineInput) -> None:
@@ -236,6 +252,15 @@ def _simulate(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
     heappush, heappop = heapq.heappush, heapq.heappop
 
     live_queues = inp.live_queues
+    if inp.batching and not live_queues:
+        raise ValueError("batching is modelled per (model, tier) worker: it needs live_queues")
+    batched = BatchedTiers(epoch_s=epoch, tier_out=tier_out, lat_out=lat_out, met_out=met_out, failed_out=failed_out,
+                           energy_out=energy_out, carbon_out=carbon_out, soc_out=soc_out, tenant_energy=tenant_energy,
+                           spent_today=spent_today if budgets is not None else None,
+                           client=None if inp.client_ms is None else client, pending=pending,
+                           record_request=world.record_request, outages=outages,
+                           capacity=capacity) if inp.batching else None
+    placer.batching = batched is not None
 
     def queues_for(site: str, mi: int) -> tuple[dict[str, TierQueue], list[_Loc]]:
         qkey = mi if live_queues else site
@@ -246,7 +271,8 @@ def _simulate(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
                 key = (t, mi) if live_queues else (t, world.location(site, t))
                 loc = locs.get(key)
                 if loc is None:
-                    loc = locs[key] = _Loc(inp.replicas.get(t, 1), world.slots(t), not live_queues)
+                    loc = locs[key] = _Loc(inp.replicas.get(t, 1), world.slots(t), not live_queues,
+                                           inp.batching.get((mi, t)), batched)
                 lmap[t] = loc
             qs = site_queues[qkey] = {t: lmap[t].queue for t in tiers}
             site_locs[qkey] = [lmap[t] for t in tiers]
@@ -261,6 +287,8 @@ def _simulate(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
 
     for i in range(n):
         now = t_arr[i]
+        if batched is not None:
+            batched.advance(now * 1000.0)
         while pending and pending[0][0] <= now:
             complete(heappop(pending))
         clock.t_s = now
@@ -305,8 +333,15 @@ def _simulate(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
                 down *= f.factor
         compute = e.compute_ms * cmult[i]
         loc = site_loc_list[k]
-        heap = loc.heaps[view.replica]
         arrive = now_ms + (platform_ms if overhead is None else overhead[i]) + up
+        if loc.batchers is not None:  # finished when its batch starts (maas.sim.batch_run)
+            tier_out[i] = k
+            loc.queue.in_flight[view.replica] += 1
+            loc.batchers[view.replica].add(arrive, i, BatchedRequest(
+                i, placement, site, tj, now, down, compute, host_by_model[mi][k] if now < switch_at[mi] else
+                host_after[mi][k], req.deadline_ms, loc, view.replica))
+            continue
+        heap = loc.heaps[view.replica]
         start = heap[0] if heap[0] > arrive else arrive
         finish = start + compute
         heapq.heapreplace(heap, finish)
@@ -340,9 +375,13 @@ def _simulate(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
             failed_out[i] = True
         loc.queue.in_flight[view.replica] += 1
         heappush(pending, (now + latency / 1000.0, i, placement, loc, view.replica, latency, e.energy_j, ok))
+    if batched is not None:
+        batched.advance(float("inf"))
+        if batched.min_soc is not None and (min_soc is None or batched.min_soc < min_soc):
+            min_soc = batched.min_soc
     while pending:
         complete(heappop(pending))
     wall = time.perf_counter() - w0
     return RunRecord(tier_out, lat_out, met_out, failed_out, energy_out, carbon_out, dec_out,
                      None if min_soc is None else float(min_soc), wall, refused_out, tenant_energy, soc_out,
-                     decisions)
+                     decisions, None if batched is None else batched.batch_sizes)

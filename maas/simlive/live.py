@@ -20,7 +20,9 @@ The check (issue 4: attainment within 3 points, every tier's share within 5 poin
    not only its median; the ingress is added to the latency the client sees and never reaches the router, as
    live. The queues are the
    live platform's (``EngineInput.live_queues``: slots per (model, tier) deployment for every site, seen as
-   requests in flight). That router first
+   requests in flight); a pair that batched live is simulated with the same batcher, its limits from the scenario's
+   topology and its batch profile measured live (``maas.simlive.batching``: priming sends bursts to every pair the
+   topology batches). That router first
    serves the warm-up trace, as the live one did (priming is not simulated: the engine has no pinned requests).
 5. ``compare(sim_figures, live_figures)``: differences in points and pass/fail; with ``explain``, the requests the
    two routed differently with both decisions (``maas.simlive.explain``).
@@ -47,6 +49,14 @@ from maas.sim.engine import RunRecord, run_policy
 from maas.sim.metrics import summarise
 from maas.sim.runner import Prepared, prepare
 from maas.sim.scenario import ScenarioSpec
+from maas.simlive.batching import (
+    batch_models,
+    batch_priming_rows,
+    batching_limits,
+    batching_report,
+    measured_batch_profile,
+)
+from maas.simlive.compare import ATTAINMENT_TARGET_POINTS, SHARE_TARGET_POINTS, compare
 from maas.simlive.explain import divergence_summary, divergences
 from maas.simlive.replay import (
     LiveRun,
@@ -76,8 +86,6 @@ WARMUP_SETTLE_S = 1.0  # the warm-up's first second (right after priming) is not
 # before issue 16). The check reports the other two alongside, on the same live run.
 OVERHEAD_MODELS = ("full-tail", "gateway-tail", "median")
 OVERHEAD_MODEL = "full-tail"
-ATTAINMENT_TARGET_POINTS = 3.0
-SHARE_TARGET_POINTS = 5.0
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -130,7 +138,7 @@ def measured_host_ms(*runs: tuple[list[dict[str, Any]], LiveRun]) -> dict[str, d
     seen: dict[str, dict[str, list[float]]] = {}
     for rows, run in runs:
         for row, o in zip(rows, run.outcomes, strict=True):
-            if o.ok and o.tier is not None and o.host_ms is not None:
+            if o.ok and o.tier is not None and o.host_ms is not None and (o.batch_size or 1) == 1:  # alone
                 seen.setdefault(row["model"], {}).setdefault(o.tier, []).append(o.host_ms)
     return {m: {t: round(float(np.median(v)), 4) for t, v in by.items()} for m, by in seen.items()}
 
@@ -190,6 +198,7 @@ def _prepared(spec: ScenarioSpec, file: str, epoch_s: float, live_in: LiveInputs
         inp.client_ms = np.full(n, float(live_in.ingress_ms))
     inp.explain = live_in.explain
     inp.live_queues = True  # one worker per (model, tier) deployment, its router seeing requests in flight
+    inp.batching = batch_models(batching_limits(topology, inp.models), live_in.batch_profile_ms, inp.models, file)
     return prep
 
 
@@ -225,7 +234,8 @@ class LiveInputs:
     has the host's tail, not only its median; ``world_seed``: the live gateway's world seed (grid outages);
     ``io_bytes``: ``{model: (request bytes, response bytes)}`` as the gateway routes them; ``explain``: keep
     every simulated decision (``RunRecord.decisions``); ``host_ms``: ``{model: {tier: ms}}`` measured live
-    (``measured_host_ms``), over the manifest profiles where known."""
+    (``measured_host_ms``), over the manifest profiles where known; ``batch_profile_ms``: ``{model: {tier: {batch
+    size: host ms}}}`` of every pair that batched live (``maas.simlive.batching.measured_batch_profile``)."""
 
     platform_ms: float
     ingress_ms: float = 0.0
@@ -234,6 +244,7 @@ class LiveInputs:
     io_bytes: dict[str, tuple[float, int]] = field(default_factory=dict)
     explain: bool = False
     host_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    batch_profile_ms: dict[str, dict[str, dict[int, float]]] = field(default_factory=dict)
 
 
 def simulate_for_live(spec: ScenarioSpec, file: str, *, epoch_s: float, platform_ms: float,
@@ -263,42 +274,6 @@ def simulate_for_live(spec: ScenarioSpec, file: str, *, epoch_s: float, platform
     prep = _prepared(spec, file, epoch_s, live_in, host_ms, policy, seed, duration_s)
     record = run_policy(prep.inp, router)
     return prep, summarise(record, prep.inp.tiers, prep.duration_s), record
-
-
-# -- the comparison ------------------------------------------------------------------------------------------------
-def _fraction(figures: Any, key: str, side: str) -> float:
-    value = figures.get(key) if isinstance(figures, dict) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise InvalidInput(f"{side} figures: {key!r} must be a fraction in [0, 1], got {value!r}")
-    return float(value)
-
-
-def compare(sim_figures: dict[str, Any], live_figures: dict[str, Any], *,
-            attainment_points: float = ATTAINMENT_TARGET_POINTS, share_points: float = SHARE_TARGET_POINTS
-            ) -> dict[str, Any]:
-    """Differences in points (100 x fraction) between the simulated and the live run: SLO attainment and each
-    tier's share (tiers missing on one side count 0), each against its target (``passed`` when both hold)."""
-    if attainment_points <= 0 or share_points <= 0:
-        raise InvalidInput("targets must be > 0 points")
-    sim_att = _fraction(sim_figures, "slo_attainment", "sim")
-    live_att = _fraction(live_figures, "slo_attainment", "live")
-    shares = {}
-    for side, figs in (("sim", sim_figures), ("live", live_figures)):
-        share = figs.get("tier_share")
-        if not isinstance(share, dict) or not share:
-            raise InvalidInput(f"{side} figures: 'tier_share' must be a non-empty mapping of tier -> fraction")
-        shares[side] = {str(t): _fraction(share, t, f"{side} tier_share") for t in share}
-    tiers = list(dict.fromkeys([*shares["sim"], *shares["live"]]))
-    per_tier = {t: {"sim": shares["sim"].get(t, 0.0), "live": shares["live"].get(t, 0.0)} for t in tiers}
-    for d in per_tier.values():
-        d["diff_points"] = round(100.0 * abs(d["sim"] - d["live"]), 2)
-    att_diff = round(100.0 * abs(sim_att - live_att), 2)
-    max_share = max(d["diff_points"] for d in per_tier.values())
-    ok_att, ok_share = att_diff <= attainment_points, max_share <= share_points
-    return {"slo_attainment": {"sim": sim_att, "live": live_att, "diff_points": att_diff,
-                               "target_points": attainment_points, "within": ok_att},
-            "tier_share": per_tier, "max_tier_share_diff_points": max_share, "tier_share_target_points": share_points,
-            "tier_share_within": ok_share, "passed": ok_att and ok_share}
 
 
 # -- the whole check -------------------------------------------------------------------------------------------
@@ -385,8 +360,11 @@ def check(url: str, spec: ScenarioSpec, file: str, *, host_ms: dict[str, dict[st
     warm_rows = trace_rows(prepare(spec, file, policies=[MAIN_POLICY], seed=seed + 1000, duration_s=warmup_s))
     if not warm_rows:
         raise InvalidInput(f"the {warmup_s} s warm-up trace has no requests: raise the warm-up")
+    limits = batching_limits(load_topology((Path(file).parent / spec.topology).resolve()), list(spec.models))
     if prime_per_pair:
         prime = priming_rows(measured, prime_per_pair)
+        alone = len(prime)  # the bursts after these measure batches; host times are of requests alone (below)
+        prime += batch_priming_rows(limits, measured.inp.sites, start_s=prime[-1]["t_s"] + 0.5 if prime else 0.0)
         say(f"priming: {len(prime)} requests pinned to every (model, tier)")
         primed = replay(url, prime, seed=seed + 2000, timeout_s=timeout_s, headers=headers)
     say(f"warm-up: {len(warm_rows)} requests over {warmup_s:g} s (calibrates the platform overhead)")
@@ -394,7 +372,13 @@ def check(url: str, spec: ScenarioSpec, file: str, *, host_ms: dict[str, dict[st
     settled = LiveRun(warm.start_s, [o for o, r in zip(warm.outcomes, warm_rows, strict=True)
                                      if r["t_s"] >= WARMUP_SETTLE_S] or warm.outcomes)
     samples = overhead_samples(settled)  # the host settled after priming: its first second is not the run's tail
-    host_live = measured_host_ms(*([(prime, primed)] if prime_per_pair else []), (warm_rows, warm))
+    # host times of requests alone: not the bursts, whose batches run side by side on the worker's slots
+    host_live = measured_host_ms(*([(prime[:alone], LiveRun(primed.start_s, primed.outcomes[:alone]))]
+                                   if prime_per_pair else []), (warm_rows, warm))
+    batch_profile = measured_batch_profile(*([(prime, primed)] if prime_per_pair else []), (warm_rows, warm))
+    if limits:  # a pair the platform does not batch (its topology, or a variant that refused) runs unbatched in both
+        say(f"batching: {sum(map(len, batch_profile.values()))} of the {sum(map(len, limits.values()))} (model, tier) "
+            f"pairs the scenario's topology batches reported batches live")
     platform_ms, ingress_ms = calibrate_overhead_ms(settled)
     say(f"platform_ms {platform_ms} + ingress_ms {ingress_ms} (medians; p99 {np.percentile(samples[:, 0], 99):.2f} "
         f"+ {np.percentile(samples[:, 1], 99):.2f}); measured replay: {len(rows)} requests over "
@@ -407,7 +391,8 @@ def check(url: str, spec: ScenarioSpec, file: str, *, host_ms: dict[str, dict[st
     io_bytes = {m: (live.body_bytes[m], _output_bytes(metadata.get(m) or {}))
                 for m in spec.models if m in live.body_bytes and _output_bytes(metadata.get(m) or {})}
     live_in = LiveInputs(platform_ms, ingress_ms, _overhead_draws(samples, ingress_ms, OVERHEAD_MODEL),
-                         world_seed if isinstance(world_seed, int) else None, io_bytes, explain > 0, host_live)
+                         world_seed if isinstance(world_seed, int) else None, io_bytes, explain > 0, host_live,
+                         batch_profile)
     sim_prep, sim_fig, record = simulate_for_live(spec, file, epoch_s=live.start_s, platform_ms=platform_ms,
                                                   host_ms=host_ms, policy=policy, seed=seed, duration_s=duration_s,
                                                   warmup=(warm.start_s, seed + 1000, warmup_s), live_inputs=live_in)
@@ -431,6 +416,7 @@ def check(url: str, spec: ScenarioSpec, file: str, *, host_ms: dict[str, dict[st
         "live": live_fig,
         "comparison": compare(sim_fig, live_fig),
         "decisions": divergence_summary(live.outcomes, record, tiers),
+        "batching": batching_report(limits, batch_profile, live, record),
     }
     # the same simulation with the other overhead models, for comparison (``OVERHEAD_MODELS``)
     report["overhead_models"] = {"used": OVERHEAD_MODEL}

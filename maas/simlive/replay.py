@@ -121,6 +121,8 @@ class RequestOutcome:
     error: str | None = None
     decision: dict[str, Any] | None = None  # the gateway's routing decision, when the row asked (``explain``)
     host_ms: float | None = None  # the real onnxruntime time on the host (what the live router learns from)
+    batch_size: int | None = None  # batched: the requests in its batch, and the batch's host time (else None)
+    batch_host_ms: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -170,7 +172,9 @@ class _Collector:
             p.get("tier") if isinstance(p.get("tier"), str) else None, met if isinstance(met, bool) else None,
             p.get("policy") if isinstance(p.get("policy"), str) else None,
             parts if len(parts) == len(BREAKDOWN_KEYS) else None, out.error, _decision(p.get("decision")),
-            float(p["host_ms"]) if isinstance(p.get("host_ms"), (int, float)) else None)
+            float(p["host_ms"]) if isinstance(p.get("host_ms"), (int, float)) else None,
+            p["batch_size"] if isinstance(p.get("batch_size"), int) and not isinstance(p["batch_size"], bool) else None,
+            float(p["batch_host_ms"]) if isinstance(p.get("batch_host_ms"), (int, float)) else None)
         return out
 
 
