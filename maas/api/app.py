@@ -107,6 +107,8 @@ def create_app(dataplane: DataPlane, *, max_body_bytes: int) -> FastAPI:
     async def ready() -> JSONResponse:
         if dataplane.ready():
             return JSONResponse({"ready": True})
+        if dataplane.warming():
+            return _error(503, "warming up: building the tier workers that run beside the gateway", ready=False)
         return _error(503, "no model is deployed and ready yet", ready=False)
 
     @app.get("/v2")

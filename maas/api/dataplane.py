@@ -94,8 +94,14 @@ class DataPlane:
         return True
 
     def ready(self) -> bool:
+        if self.warming():
+            return False
         deployed = self._deployed()
         return any(deployed.get(name) for name in self._catalog.names())
+
+    def warming(self) -> bool:
+        """The backend is still building what it serves in process (``ColocatedBackend.warm``)."""
+        return bool(getattr(self._backend, "warming", False))
 
     def server_metadata(self) -> dict[str, Any]:
         return {

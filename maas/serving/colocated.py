@@ -13,6 +13,10 @@ Which tiers (``colocated_tier_names``, decided once at gateway start):
   default carries every tier (all of them run beside the gateway); on a multi-node cluster the gateway's node (the
   head) carries none, so each tier's work stays on its own nodes.
 
+At start (``warm``, from the gateway's startup event) the workers of every pair deployed then are built before the
+gateway says ready (``warming``): a fresh platform hit by a burst to every pair at once otherwise sent them all over
+Ray while twelve builds ran, and cold handles let attempts time out (5 s) and the router learn 100-ms hops.
+
 What does not change: the ``model:version@tier`` Serve deployments are still deployed and are what the rollouts
 mark ready, so ``maas deploy`` / ``undeploy`` / rollouts work as before (the gateway only routes to versions the
 database says are ready on a tier). The in-process worker of a (version, tier) is built in a thread of its own the
@@ -134,6 +138,32 @@ class ColocatedBackend:
         self._failed: set[tuple[str, str]] = set()
         self._prune_task: asyncio.Task | None = None
         self._builder = ThreadPoolExecutor(1, thread_name_prefix="colocated-build")
+        self.warming = False
+
+    async def warm(self, timeout_s: float = 180.0) -> list[tuple[str, str]]:
+        """Build the workers of every (target, tier) deployed now on a colocated tier, one at a time, with
+        ``warming`` True meanwhile (the gateway is not ready until they are built, or ``timeout_s`` has passed:
+        then the rest are built on demand as before). ``inner.deployed_targets()`` names them. Returns the pairs
+        built."""
+        self.warming = True
+        try:
+            deployed = await asyncio.to_thread(self._inner.deployed_targets)  # model:version -> tiers
+            keys = [(target, tier) for target, tiers in sorted(deployed.items()) for tier in tiers if tier in self.tiers]
+            for key in keys:
+                if key not in self._workers and key not in self._building and key not in self._failed:
+                    self._building[key] = asyncio.get_running_loop().create_task(self._start(key))
+            pending = [self._building[k] for k in keys if k in self._building]
+            if pending:
+                _, late = await asyncio.wait(pending, timeout=timeout_s)
+                if late:
+                    log.warning("%d tier workers not built within %g s; they are built on demand", len(late),
+                                timeout_s)
+        except Exception:  # discovery failed: everything is built on demand, as before warm-up existed
+            log.warning("warming the in-process tier workers failed; they are built on demand", exc_info=True)
+            return []
+        finally:
+            self.warming = False
+        return [k for k in keys if k in self._workers]
 
     def in_process(self) -> list[tuple[str, str]]:
         """The (target, tier) pairs served in this process now."""

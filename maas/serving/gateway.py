@@ -56,6 +56,8 @@ class Gateway:
         leases = ActorLeaseSource(limit_authority(self._settings))
         clock = WallClock()
         backend = colocated_backend(self._settings, RayBackend(refresh_s=self._settings.deployment_refresh_s), clock)
+        self._backend = backend
+        self._warm_task: asyncio.Task | None = None
         versions = open_version_router(self._settings, clock)
         self._dataplane = build_dataplane(self._settings, backend, clock, lease_source=leases, versions=versions)
         self._watcher = RolloutWatcher(self._settings, clock)
@@ -69,6 +71,7 @@ class Gateway:
         app.state.rollout_summary = self._watcher.summary  # the status page's rollouts (maas.api.ui_status)
         app.router.add_event_handler("startup", self._start_watch)  # Starlette 1.x: FastAPI has no add_event_handler
         app.router.add_event_handler("startup", self._start_grpc)
+        app.router.add_event_handler("startup", self._start_warm)
         app.router.add_event_handler("shutdown", self._stop_grpc)  # Serve runs it before __del__
         refresh_in_background(app)  # routing, faults and keys read in worker threads, not on the request path
         return app
@@ -76,6 +79,14 @@ class Gateway:
     async def _start_watch(self) -> None:
         if self._watch_task is None:
             self._watch_task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _start_warm(self) -> None:
+        """Build the in-process tier workers of what is deployed (``ColocatedBackend.warm``) in the background;
+        ``/v2/health/ready`` says not ready until they are built."""
+        backend = self._backend
+        if isinstance(backend, ColocatedBackend) and self._warm_task is None:
+            backend.warming = True  # before the first readiness probe can run
+            self._warm_task = asyncio.get_running_loop().create_task(backend.warm())
 
     async def _start_grpc(self) -> None:
         """The gRPC endpoint on ``host:grpc_port`` in this replica's event loop (the one serving the data plane)."""

@@ -16,9 +16,9 @@ from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError, 
 
 from maas.api.tier_worker import TierResult
 from maas.errors import NotReady
-from maas.serving.tier_deployment import parse_app_name
+from maas.serving.tier_deployment import parse_app_name, parse_versioned_app_name
 
-__all__ = ["RayBackend", "discover"]
+__all__ = ["RayBackend", "discover", "discover_targets"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,16 @@ def discover() -> dict[str, list[str]]:
         if parsed and str(app.status).endswith("RUNNING"):
             found.setdefault(parsed[0], []).append(parsed[1])
     return {m: sorted(t) for m, t in found.items()}
+
+
+def discover_targets() -> dict[str, list[str]]:
+    """``model:version`` -> tiers whose ``model:version@tier`` application is RUNNING (what requests are sent to)."""
+    found: dict[str, list[str]] = {}
+    for name, app in serve.status().applications.items():
+        parsed = parse_versioned_app_name(name)
+        if parsed and parsed[1] is not None and str(app.status).endswith("RUNNING"):
+            found.setdefault(f"{parsed[0]}:{parsed[1]}", []).append(parsed[2])
+    return {t: sorted(tiers) for t, tiers in found.items()}
 
 
 class RayBackend:
@@ -62,6 +72,10 @@ class RayBackend:
                 self._deployed = await asyncio.to_thread(discover)
             except Exception:  # the controller may be restarting; keep the last view
                 log.warning("deployment discovery failed", exc_info=True)
+
+    def deployed_targets(self) -> dict[str, list[str]]:
+        """``discover_targets`` now (blocking: call it in a thread)."""
+        return discover_targets()
 
     def in_process(self) -> list[tuple[str, str]]:
         return []  # every tier over Ray (maas.serving.colocated runs some beside the gateway)

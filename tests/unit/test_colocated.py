@@ -44,6 +44,9 @@ class RayLike:
     def deployed(self) -> dict[str, list[str]]:
         return self.view
 
+    def deployed_targets(self) -> dict[str, list[str]]:
+        return self.view
+
     async def infer(self, model, tier, inputs, compute_factor) -> TierResult:
         self.calls.append((model, tier))
         return TierResult({"over": np.zeros(1)}, 0.0, 0.0, 0.0)
@@ -195,3 +198,50 @@ def test_an_abandoned_offloaded_run_keeps_its_slot_until_its_thread_is_done(cata
 
     assert asyncio.run(scenario()) == (True, True)
     worker.close()
+
+
+def test_warm_builds_every_deployed_colocated_pair_before_the_first_request(catalog, models_dir):
+    inner, built = RayLike(), []
+    inner.view = {"m:1": ["ground", "satellite"], "n:2": ["ground"]}
+
+    def build(target, tier):
+        built.append((target, tier))
+        return _worker(catalog, models_dir, tier)
+
+    backend = ColocatedBackend(inner, frozenset({"ground"}), build, ManualClock(0.0))
+    inputs = sample_inputs("digits-mlp")
+
+    async def scenario():
+        seen = []
+        task = asyncio.get_running_loop().create_task(backend.warm())
+        await asyncio.sleep(0)  # the task starts: warming until the builds are done
+        seen.append(backend.warming)
+        done = await task
+        seen.append(backend.warming)
+        result = await backend.infer("m:1", "ground", inputs, 1.0)
+        return seen, done, result
+
+    seen, done, result = asyncio.run(scenario())
+    assert seen == [True, False]
+    assert sorted(done) == sorted(built) == [("m:1", "ground"), ("n:2", "ground")]  # satellite is not colocated
+    assert inner.calls == [] and "over" not in result.outputs  # the first request ran in process
+
+
+def test_warm_gives_up_after_its_timeout_and_reports_ready_again(catalog, models_dir):
+    inner, release = RayLike(), threading.Event()
+
+    def build(target, tier):
+        release.wait(30)  # a build that takes longer than the warm-up may wait
+        return _worker(catalog, models_dir, tier)
+
+    backend = ColocatedBackend(inner, frozenset({"ground"}), build, ManualClock(0.0))
+
+    async def scenario():
+        done = await backend.warm(timeout_s=0.05)
+        return done, backend.warming
+
+    try:
+        done, warming = asyncio.run(scenario())
+    finally:
+        release.set()
+    assert done == [] and warming is False
