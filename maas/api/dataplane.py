@@ -73,6 +73,9 @@ class DataPlane:
         self._settings = settings
         self._perf = perf_counter
         self._host_profiles: dict[tuple[str, str], dict[str, float]] = {}
+        watch_slots = getattr(backend, "watch_slots", None)  # autoscaled workers: the router counts active slots
+        if watch_slots is not None:
+            watch_slots(placer.set_active_slots)
 
     @property
     def _catalog(self) -> Catalog:

@@ -114,6 +114,7 @@ class Metrics:
         for (model, tier), (n, slots) in in_flight(self.placer).items():
             out[("maas_in_flight_requests", (model, tier))] = float(n)
             out[("maas_queue_depth_requests", (model, tier))] = float(max(0, n - slots))
+            out[("maas_active_slots", (model, tier))] = float(slots)
         return out
 
     def snapshot(self) -> dict[str, Any]:

@@ -74,6 +74,9 @@ GAUGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "maas_queue_depth_requests": ("Requests waiting for a compute slot of a (model, tier): in flight beyond the "
                                   "tier's slots, as the router sees it, summed over gateway replicas.",
                                   ("model", "tier")),
+    "maas_active_slots": ("Compute slots serving a (model, tier) as the router sees them (autoscaling moves them "
+                          "between the tier's minimum and its slots), summed over gateway replicas.",
+                          ("model", "tier")),
 }
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 

@@ -124,7 +124,7 @@ class _Pending:
 class TierBatcher:
     """The queue and dispatcher of one batching worker (lifecycle in the module docstring)."""
 
-    def __init__(self, run: Callable[[dict], dict], policy: BatchPolicy, slots: asyncio.Semaphore, clock: Clock,
+    def __init__(self, run: Callable[[dict], dict], policy: BatchPolicy, slots, clock: Clock,
                  perf: Callable[[], float], pool: Executor | None, make_result: Callable[..., object]) -> None:
         self._run = run
         self.policy = policy

@@ -12,6 +12,9 @@ Lifecycle:
    (``maas.api.tier_batcher``): several run as one onnxruntime call in one slot. At warm-up the worker checks the
    variant gives each request what it would get alone (else it does not batch unless the policy allows inexact
    batching: ``batching_off_reason``) and measures ``batch_profile_ms`` (host ms at batch sizes 1, 2, 4, ...).
+5. With a ``SlotAutoscaler`` (``maas.placement.autoscaling``) only its target of the slots is active: the owner
+   calls ``autoscale(now_s)`` every ``metrics_interval_s`` (sample the requests here, decide, apply); a slot added
+   serves after ``slot_start_s``, one removed finishes what it runs. ``on_active(n)`` hears every change.
 
 Beside the gateway (``maas.serving.colocated``, one hop less) the worker shares its event loop: a model whose
 warm-up takes longer than ``offload_above_ms`` runs in a worker thread (onnxruntime releases the GIL) so one slow
@@ -29,9 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from maas.api.slot_pool import SlotPool
 from maas.api.tier_batcher import BatchPolicy, TierBatcher, batch_invariant, dummy_inputs
 from maas.clock import Clock
 from maas.models import ModelManifest, ModelRunner
+from maas.placement.autoscaling import SlotAutoscaler
 
 __all__ = ["TierResult", "TierWorker"]
 
@@ -75,6 +80,7 @@ class TierWorker:
         runner: ModelRunner | None = None,
         offload_above_ms: float | None = None,
         batching: BatchPolicy | None = None,
+        autoscaler: SlotAutoscaler | None = None,
     ) -> None:
         self.tier = tier
         self.variant = variant
@@ -82,7 +88,12 @@ class TierWorker:
         if slots < 1:
             raise ValueError(f"tier {tier}: slots must be >= 1, got {slots}")
         self._runner = runner or ModelRunner(manifest, models_dir, variant=variant, intra_op_threads=ort_threads)
-        self._slots = asyncio.Semaphore(slots)
+        self.slots = slots
+        self.autoscaler = autoscaler
+        self._slots = SlotPool(slots if autoscaler is None else autoscaler.target)
+        self._starting: asyncio.Task | None = None
+        self.on_active = lambda _active: None
+        self.ongoing = 0  # requests in ``infer``: waiting (for a slot or a batch) or running
         self._clock = clock
         self._perf = perf_counter
         self.warmup_ms = self._warmup_ms()
@@ -131,10 +142,53 @@ class TierWorker:
         """Whether requests are batched (the policy asks for it and the variant allows it)."""
         return self._batcher is not None
 
+    @property
+    def active_slots(self) -> int:
+        """Slots serving now (all of them without autoscaling)."""
+        return self._slots.active
+
+    def autoscale(self, now_s: float) -> int:
+        """One control step (lifecycle 5); returns the target number of active slots."""
+        if self.autoscaler is None:
+            return self._slots.active
+        self.autoscaler.observe(now_s, self.ongoing)
+        target = self.autoscaler.decide(now_s)
+        if target < self._slots.active or (target == self._slots.active and self._starting is not None):
+            self._cancel_start()
+            self._set_active(target)
+        elif target > self._slots.active and self._starting is None:
+            self._starting = asyncio.get_running_loop().create_task(self._start_slots())
+        return target
+
+    async def _start_slots(self) -> None:
+        try:
+            await self._clock.sleep_s(self.autoscaler.spec.slot_start_s)
+            self._set_active(max(self.autoscaler.target, 1))
+        finally:
+            if self._starting is asyncio.current_task():
+                self._starting = None
+
+    def _cancel_start(self) -> None:
+        if self._starting is not None:
+            self._starting.cancel()
+            self._starting = None
+
+    def _set_active(self, active: int) -> None:
+        if active != self._slots.active:
+            self._slots.resize(active)
+            self.on_active(active)
+
     async def infer(self, inputs: dict[str, np.ndarray], compute_factor: float = 1.0) -> TierResult:
         """Run one request; ``compute_factor`` is emulated device time over host time (>= 0)."""
-        if self._batcher is not None:
-            return await self._batcher.submit(inputs, compute_factor)
+        self.ongoing += 1
+        try:
+            if self._batcher is not None:
+                return await self._batcher.submit(inputs, compute_factor)
+            return await self._infer_alone(inputs, compute_factor)
+        finally:
+            self.ongoing -= 1
+
+    async def _infer_alone(self, inputs: dict[str, np.ndarray], compute_factor: float) -> TierResult:
         t_arrive = self._perf()
         await self._slots.acquire()
         release_now = True
@@ -167,6 +221,7 @@ class TierWorker:
 
     def close(self) -> None:
         """Let the worker threads of an offloaded worker end (a run in progress still completes)."""
+        self._cancel_start()
         if self._batcher is not None:
             self._batcher.close()
         if self._pool is not None:

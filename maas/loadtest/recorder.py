@@ -100,6 +100,8 @@ class Recorder:
                 "energy_j": 0.0,
                 "tiers": defaultdict(int),
                 "lateness_max_ms": 0.0,
+                "slo_n": 0,
+                "slo_met": 0,
             }
             self.windows[w] = win
         return win
@@ -175,6 +177,9 @@ class Recorder:
         if isinstance(tier, str):
             win["tiers"][tier] += 1
         win["lateness_max_ms"] = max(win["lateness_max_ms"], lateness_s * 1000.0)
+        if met is not None:
+            win["slo_n"] += 1
+            win["slo_met"] += met
 
     def to_payload(self) -> dict[str, Any]:
         """A picklable/JSON-able dict with encoded histograms (what a worker sends back)."""
@@ -263,6 +268,8 @@ def merge_payloads(payloads: list[dict[str, Any]]) -> dict[str, Any]:
                     "energy_j": 0.0,
                     "tiers": defaultdict(int),
                     "lateness_max_ms": 0.0,
+                    "slo_n": 0,
+                    "slo_met": 0,
                 },
             )
             acc["hist"].add(H.decode(win["hist"]))
@@ -270,6 +277,8 @@ def merge_payloads(payloads: list[dict[str, Any]]) -> dict[str, Any]:
             acc["errors"] += win["errors"]
             acc["energy_j"] += win["energy_j"]
             acc["lateness_max_ms"] = max(acc["lateness_max_ms"], win["lateness_max_ms"])
+            acc["slo_n"] += win.get("slo_n", 0)
+            acc["slo_met"] += win.get("slo_met", 0)
             for t, c in win["tiers"].items():
                 acc["tiers"][t] += c
     merged["windows"] = dict(sorted(windows.items()))

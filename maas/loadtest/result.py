@@ -136,6 +136,8 @@ def timeseries(merged: dict[str, Any], window_s: float) -> dict[str, Any]:
     out["max_ms"] = [wins[k]["hist"].get_max_value() / 1000.0 for k in keys]
     out["lateness_max_ms"] = [round(wins[k]["lateness_max_ms"], 4) for k in keys]
     out["energy_j"] = [round(wins[k]["energy_j"], 6) for k in keys]
+    # SLO attainment of the window's requests that carried a deadline (None: none did)
+    out["attainment"] = [wins[k]["slo_met"] / wins[k]["slo_n"] if wins[k].get("slo_n") else None for k in keys]
     out["tiers"] = {t: [wins[k]["tiers"].get(t, 0) for k in keys] for t in tiers}
     return out
 

@@ -155,6 +155,12 @@ class LivePlacer:
                               batch=BatchModel(batching.max_batch_size, batching.max_queue_delay_ms))
         return TierQueue(in_flight=[0], slots=self.models.slots(tier))
 
+    def set_active_slots(self, model: str, tier: str, active: int) -> None:
+        """The worker of ``model`` on ``tier`` serves with ``active`` slots now (autoscaling): the queue estimate
+        counts those. Versions of a model share one queue view; the last told wins."""
+        if tier in self.models.topology.tiers and active >= 1:
+            self._queue(model, tier).slots = active
+
     def batch_model(self, model: str, tier: str) -> BatchModel | None:
         """What the router assumes of ``model``'s batching on ``tier`` (None: it does not batch)."""
         queue = self._queue(model, tier)

@@ -38,6 +38,7 @@ from maas.api.tier_batcher import BatchPolicy
 from maas.api.tier_worker import TierResult, TierWorker
 from maas.clock import Clock
 from maas.models import ModelManifest, ModelRunner
+from maas.placement.autoscaling import SlotAutoscaler
 from maas.serving.tier_deployment import batching_policy, parse_versioned_app_name, served_manifest
 from maas.settings import Settings
 
@@ -98,9 +99,17 @@ class TierWorkerFactory:
             if runner is None:
                 runner = ModelRunner(manifest, root, variant=spec.precision, intra_op_threads=self._settings.ort_threads)
                 self._runners[(target, spec.precision)] = runner
+        autoscaler = (None if spec.autoscaling is None
+                      else SlotAutoscaler(spec.autoscaling, spec.slots, self._clock.now_s()))
         return TierWorker(manifest, root, tier=tier, variant=spec.precision, slots=spec.slots, clock=self._clock,
                           runner=runner, offload_above_ms=OFFLOAD_ABOVE_MS,
-                          batching=BatchPolicy(**batching_policy(spec, model)))
+                          batching=BatchPolicy(**batching_policy(spec, model)), autoscaler=autoscaler)
+
+    def autoscale_interval_s(self) -> float | None:
+        """How often the autoscaled tiers sample their workers (the shortest ``metrics_interval_s``; None: none
+        autoscales)."""
+        intervals = [t.autoscaling.metrics_interval_s for t in self._topology.tiers.values() if t.autoscaling]
+        return min(intervals) if intervals else None
 
     def retain(self, targets: set[str]) -> None:
         """Forget the manifests and sessions of every other target."""
@@ -124,7 +133,7 @@ class ColocatedBackend:
 
     def __init__(self, inner, tiers: frozenset[str], build: Callable[[str, str], TierWorker], clock: Clock, *,
                  retain: Callable[[set[str]], None] = lambda _targets: None, idle_s: float = 600.0,
-                 prune_s: float = 60.0) -> None:
+                 prune_s: float = 60.0, autoscale_s: float | None = None) -> None:
         self._inner = inner
         self.tiers = tiers
         self._build = build
@@ -139,6 +148,38 @@ class ColocatedBackend:
         self._prune_task: asyncio.Task | None = None
         self._builder = ThreadPoolExecutor(1, thread_name_prefix="colocated-build")
         self.warming = False
+        self._autoscale_s = autoscale_s
+        self._autoscale_task: asyncio.Task | None = None
+        self._on_slots: Callable[[str, str, int], None] = lambda _model, _tier, _active: None
+
+    def watch_slots(self, on_slots: Callable[[str, str, int], None]) -> None:
+        """Call ``on_slots(model name, tier, active slots)`` whenever an in-process worker's active slots change
+        (autoscaling; the router's queue view follows) and when it starts serving."""
+        self._on_slots = on_slots
+        for key, worker in self._workers.items():
+            self._tell_slots(key, worker.active_slots)
+
+    def _tell_slots(self, key: tuple[str, str], active: int) -> None:
+        self._on_slots(key[0].split(":", 1)[0], key[1], active)
+
+    def active_slots(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """(target, tier) -> (active slots, the tier's slots) of the in-process workers."""
+        return {key: (w.active_slots, w.slots) for key, w in self._workers.items()}
+
+    def autoscale(self) -> None:
+        """One control step of every autoscaled in-process worker (``TierWorker.autoscale``) at the clock's now."""
+        now_s = self._clock.now_s()
+        for worker in list(self._workers.values()):
+            if worker.autoscaler is not None:
+                worker.autoscale(now_s)
+
+    async def _autoscale_loop(self) -> None:
+        while True:
+            await self._clock.sleep_s(self._autoscale_s)
+            try:
+                self.autoscale()
+            except Exception:  # keep scaling next round
+                log.warning("autoscaling the in-process tier workers failed", exc_info=True)
 
     async def warm(self, timeout_s: float = 180.0) -> list[tuple[str, str]]:
         """Build the workers of every (target, tier) deployed now on a colocated tier, one at a time, with
@@ -187,6 +228,10 @@ class ColocatedBackend:
             worker = await asyncio.get_running_loop().run_in_executor(self._builder, self._build, *key)
             self._used_s[key] = self._clock.now_s()
             self._workers[key] = worker
+            worker.on_active = lambda active, key=key: self._tell_slots(key, active)
+            self._tell_slots(key, worker.active_slots)
+            if worker.autoscaler is not None and self._autoscale_task is None and self._autoscale_s:
+                self._autoscale_task = asyncio.get_running_loop().create_task(self._autoscale_loop())
         except Exception:  # it stays on Ray, where its replica serves it
             self._failed.add(key)
             log.warning("cannot run %s@%s beside the gateway; it is served over Ray", *key, exc_info=True)

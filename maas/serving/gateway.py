@@ -45,7 +45,8 @@ def colocated_backend(settings: Settings, ray_backend: RayBackend, clock: WallCl
     if not tiers:
         return ray_backend
     factory = TierWorkerFactory(settings, topology, clock)
-    return ColocatedBackend(ray_backend, tiers, factory.build, clock, retain=factory.retain)
+    return ColocatedBackend(ray_backend, tiers, factory.build, clock, retain=factory.retain,
+                            autoscale_s=factory.autoscale_interval_s())
 
 
 @serve.deployment

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from ray import serve
+from ray.serve.config import AutoscalingConfig
 
 from maas.registry import open_registry
 from maas.registry.rollout_state import RolloutState
@@ -47,17 +49,38 @@ def recorded_placements(settings: Settings, topology=None) -> dict[str, list[str
             if state.stable is not None}
 
 
+def replica_scaling(spec) -> tuple[dict[str, Any], int]:
+    """(Serve deployment options, slots per replica) of a tier's model deployments. Without ``autoscaling``: one
+    replica with all the tier's slots. With it, each replica is one slot and Serve's own autoscaler
+    (``autoscaling_config``, the rule ``maas.placement.autoscaling`` mirrors for in-process workers) keeps
+    between ``min_slots`` and the tier's slots of them, on the requests at the replicas."""
+    scaling = spec.autoscaling
+    if scaling is None:
+        return {"num_replicas": 1}, spec.slots
+    return {"autoscaling_config": AutoscalingConfig(
+        min_replicas=scaling.min_slots,
+        initial_replicas=scaling.min_slots,
+        max_replicas=spec.slots,
+        target_ongoing_requests=scaling.target_ongoing_requests,
+        upscale_delay_s=scaling.upscale_delay_s,
+        downscale_delay_s=scaling.downscale_delay_s,
+        look_back_period_s=scaling.look_back_period_s,
+        metrics_interval_s=scaling.metrics_interval_s,
+    )}, 1
+
+
 def tier_app(model: str, version: int, tier: str, topology, settings: Settings, layout):
     """The bound Serve application of one model version on one tier, pinned by ``tier:<name>``."""
     spec = topology.tiers[tier]
     replica = layout.replica
+    scaling, slots = replica_scaling(spec)
     return TierModel.options(
         name=app_name(model, tier, version),
-        num_replicas=1,
         ray_actor_options={"num_cpus": replica.num_cpus, "resources": {spec.ray_resource: replica.tier_units_per_replica}},
         max_ongoing_requests=settings.tier_max_ongoing_requests,
         max_queued_requests=settings.tier_max_queued_requests,
-    ).bind(model, version, tier, spec.precision, spec.slots, settings.model_dump(mode="json"),
+        **scaling,
+    ).bind(model, version, tier, spec.precision, slots, settings.model_dump(mode="json"),
            batching_policy(spec, model))
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "AvailabilitySpec",
     "ConstellationSpec",
     "BatterySpec",
+    "AutoscalingSpec",
     "GroundStationSpec",
     "UplinkSpec",
     "BatchingOverride",
@@ -214,6 +215,24 @@ class BatchingSpec(_Spec):
         return BatchingSpec(**base)
 
 
+class AutoscalingSpec(_Spec):
+    """Autoscaling of a (model, tier)'s compute slots between ``min_slots`` and the tier's ``slots`` (absent: all
+    slots always active). The rule is Ray Serve's default policy (``replica_queue_length_autoscaling_policy``):
+    every ``metrics_interval_s`` the requests at the worker (waiting + running) are sampled; their mean over
+    ``look_back_period_s`` divided by ``target_ongoing_requests`` is the slots wanted; a change is made once it has
+    been wanted for ``upscale_delay_s`` (more) or ``downscale_delay_s`` (fewer). A slot added starts serving after
+    ``slot_start_s`` (loading the model on the accelerator). Serve's defaults are 30 s up and 600 s down for
+    replicas that take seconds to start; a tier's accelerator slot is cheaper to wake."""
+
+    min_slots: int = Field(default=1, ge=1, le=4096, description="slots kept active when idle")
+    target_ongoing_requests: float = Field(default=1.0, gt=0, le=1000, description="requests per active slot wanted")
+    upscale_delay_s: float = Field(default=2.0, ge=0, le=3600, description="wanted for this long before adding")
+    downscale_delay_s: float = Field(default=30.0, ge=0, le=86_400, description="wanted this long before removing")
+    look_back_period_s: float = Field(default=5.0, gt=0, le=3600, description="window the request count is averaged")
+    metrics_interval_s: float = Field(default=0.5, gt=0, le=60, description="how often the count is sampled")
+    slot_start_s: float = Field(default=0.5, ge=0, le=600, description="from a slot added to its first request")
+
+
 class TierSpec(_Spec):
     """One tier: where it is, how fast its link and device are, what it costs in energy, when it is up."""
 
@@ -229,6 +248,7 @@ class TierSpec(_Spec):
     battery: BatterySpec | None = None
     uplink: UplinkSpec | None = None
     batching: BatchingSpec = Field(default_factory=BatchingSpec)
+    autoscaling: AutoscalingSpec | None = None
 
     @property
     def ray_resource(self) -> str:
@@ -241,6 +261,8 @@ class TierSpec(_Spec):
             raise ValueError("constellation|a satellite tier needs 'constellation' and 'battery'|both sections present")
         if self.uplink is not None and self.kind != "satellite":
             raise ValueError("uplink|only a satellite tier receives models by uplink|no 'uplink' section")
+        if self.autoscaling is not None and self.autoscaling.min_slots > self.slots:
+            raise ValueError(f"autoscaling.min_slots|at most the tier's slots|1..{self.slots}")
         return self
 
 

@@ -130,6 +130,9 @@ def test_merge_equals_single_recorder():
     ta, tb = timeseries(a, 0.5), timeseries(b, 0.5)
     assert ta == tb and len(ta["t_s"]) == 8 and sum(ta["count"]) == 2000
     assert sum(ta["tiers"]["edge"]) == 1000
+    # attainment per window: the window's met / its requests with a deadline (every 50th failed, the rest vs 20 ms)
+    met = sum(a * n for a, n in zip(ta["attainment"], ta["count"], strict=True))
+    assert met == pytest.approx(a["slo_met"]) and all(0.0 < x < 1.0 for x in ta["attainment"])
 
 
 def test_achieved_rate_uses_measured_window_and_falls_when_behind():

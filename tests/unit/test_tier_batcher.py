@@ -213,7 +213,7 @@ def test_cancelled_callers_do_not_break_the_batch_or_leak_slots():
         clock.advance(0.010)
         later = await asyncio.wait_for(pending, timeout=5)
         assert later.outputs["y"][0] == 2.0  # the slot came back
-        assert worker._slots._value == 0  # the dispatcher holds the only slot while it waits for work
+        assert worker._slots.busy == worker._slots.active  # the dispatcher holds the only slot while it waits for work
         assert worker._batcher.queued() == 0
 
     asyncio.run(scenario())
