@@ -13,7 +13,9 @@ offline oracle applies).
 With live queues, a (model, tier) in ``EngineInput.batching`` is a batching worker (``maas.sim.batch_run``): its
 requests queue at a virtual-time copy of the worker's batcher and finish when their batch has run; batches due by
 an arrival start before that arrival's completions fire and before it is routed. Without batching the loop is
-unchanged (bit-identical results).
+unchanged (bit-identical results). With live queues, a tier with ``autoscaling`` scales each (model, tier)'s
+active slots as the live worker does (``maas.sim.autoscale_run``; not its batching workers, and not the per-site
+tier locations without live queues, where all slots stay active); without it the loop is unchanged too.
 
 Only two kinds of event exist (arrivals, already sorted, and completions), so the loop is a sorted walk over the
 trace merged with one ``heapq`` of completions: SimPy's general machinery (a generator resumed and two event
@@ -23,11 +25,9 @@ validation (``maas.tiers.queueing``).
 
 from __future__ import annotations
 
-import gc
 import heapq
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,8 +36,11 @@ from maas.clock import VirtualClock
 from maas.placement import BatchModel, BatchQueue, Fault, NoPlacement, Placer, TierModels
 from maas.routing.policy import RouteRequest, RoutingPolicy
 from maas.routing.views import TierQueue
+from maas.sim.autoscale_run import SlotScaling, tier_autoscaling
 from maas.sim.batch_run import BatchedRequest, BatchedTiers
+from maas.sim.gc_pause import cyclic_gc_paused
 from maas.sim.workload import Trace
+from maas.tiers.spec import AutoscalingSpec
 
 __all__ = ["EngineInput", "Fault", "RunRecord", "VirtualClock", "cyclic_gc_paused", "run_policy", "prefetch_sites"]
 
@@ -90,6 +93,8 @@ class EngineInput:
     live_queues: bool = False
     # (model index, tier) -> its worker's batching (live queues only): requests are batched as the worker does
     batching: dict[tuple[int, str], BatchModel] = field(default_factory=dict)
+    # tier -> its slots' autoscaling (live queues only; None: the world's topology's tier specs, {}: none)
+    autoscaling: dict[str, AutoscalingSpec] | None = None
 
     def host_ms_on(self, model: int, tier: str) -> float:
         """Host compute time of ``model`` on ``tier``: ``tier_host_ms`` when it names the tier, else ``host_ms``."""
@@ -130,17 +135,19 @@ class RunRecord:
     battery_soc: np.ndarray | None = None  # a battery tier's state of charge after the request (NaN elsewhere)
     decisions: list[dict | None] | None = None  # per request when ``EngineInput.explain``: ``Placer.explain``
     batch_sizes: list[int] | None = None  # with batching: every batch's size, in start order
+    # with autoscaling: (model, tier) -> (virtual s, active slots) at the start and at every change
+    active_slots: dict[tuple[str, str], list[tuple[float, int]]] | None = None
 
 
 class _Loc:
     """One tier location: replicas, each a heap of slot-free times (ms), plus the live ``TierQueue``."""
 
-    __slots__ = ("heaps", "queue", "batchers")
+    __slots__ = ("heaps", "queue", "batchers", "scaler")
 
     def __init__(self, replicas: int, slots: int, backlog: bool = True, batch: BatchModel | None = None,
                  batched: BatchedTiers | None = None) -> None:
         self.heaps = [[0.0] * slots for _ in range(replicas)]
-        self.batchers = None
+        self.batchers = self.scaler = None  # scaler: its AutoscaledWorker (maas.sim.autoscale_run)
         if batch is None or batched is None:
             self.queue = TierQueue(in_flight=[0] * replicas, slots=slots,
                                    backlog_ms=[0.0] * replicas if backlog else None)
@@ -155,25 +162,6 @@ def prefetch_sites(world: TierModels, inp: EngineInput) -> None:
     if prefetch is not None and len(inp.trace) and any(world.kind(t) == "satellite" for t in inp.tiers):
         used = sorted({inp.sites[i] for i in set(inp.trace.site.tolist())})
         prefetch(used, inp.epoch_s, inp.epoch_s + float(inp.trace.t_s[-1]) + 60.0)
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the block, back as it was after (also on an exception).
-
-    The loop allocates several short-lived objects per request (request, views, placement, heap entries), so the
-    collector ran ~1,000 times per 30,000 requests and each pass walked the run's long-lived lists (trace columns,
-    link samples): 19% of the loop's time on default-city (32.2k -> 39.5k simulated req/s, same process, median of
-    4). Reference counting still frees everything the loop makes; the loop makes no reference cycles (the tier
-    models' own cycles are built before it and collected after), so memory does not grow with the pause.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def run_policy(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
@@ -262,18 +250,20 @@ def _simulate(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
                            capacity=capacity) if inp.batching else None
     placer.batching = batched is not None
 
+    def loc_at(t: str, key: tuple[str, str | int], mi: int) -> _Loc:
+        loc = locs.get(key)
+        if loc is None:
+            loc = locs[key] = _Loc(inp.replicas.get(t, 1), world.slots(t), not live_queues, inp.batching.get((mi, t)),
+                                   batched)
+        return loc
+
     def queues_for(site: str, mi: int) -> tuple[dict[str, TierQueue], list[_Loc]]:
         qkey = mi if live_queues else site
         qs = site_queues.get(qkey)
         if qs is None:
             lmap = {}
             for t in tiers:
-                key = (t, mi) if live_queues else (t, world.location(site, t))
-                loc = locs.get(key)
-                if loc is None:
-                    loc = locs[key] = _Loc(inp.replicas.get(t, 1), world.slots(t), not live_queues,
-                                           inp.batching.get((mi, t)), batched)
-                lmap[t] = loc
+                lmap[t] = loc_at(t, (t, mi) if live_queues else (t, world.location(site, t)), mi)
             qs = site_queues[qkey] = {t: lmap[t].queue for t in tiers}
             site_locs[qkey] = [lmap[t] for t in tiers]
         return qs, site_locs[qkey]
@@ -285,12 +275,17 @@ def _simulate(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
         if ok:
             observe(placement, obs_ms, energy, epoch + item[0])
 
+    scaling = SlotScaling.build(tier_autoscaling(inp.autoscaling, world, tiers), len(inp.models), world,
+                                lambda t, mi: loc_at(t, (t, mi), mi)) if live_queues else None
+    next_scale_s = float("inf") if scaling is None else scaling.next_s
     for i in range(n):
         now = t_arr[i]
         if batched is not None:
             batched.advance(now * 1000.0)
         while pending and pending[0][0] <= now:
             complete(heappop(pending))
+        if now >= next_scale_s:  # autoscaling: the control ticks (and slot starts) due by this arrival
+            next_scale_s = scaling.advance(now)
         clock.t_s = now
         si = s_arr[i]
         site = inp.sites[si]
@@ -345,6 +340,8 @@ def _simulate(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
         start = heap[0] if heap[0] > arrive else arrive
         finish = start + compute
         heapq.heapreplace(heap, finish)
+        if loc.scaler is not None:
+            loc.scaler.admit(arrive, finish)
         latency = finish + down - now_ms  # what the gateway measures and its router observes
         seen = latency if client is None else latency + client[i]  # what the client measures
         ok = True
@@ -379,9 +376,14 @@ def _simulate(inp: EngineInput, policy: RoutingPolicy) -> RunRecord:
         batched.advance(float("inf"))
         if batched.min_soc is not None and (min_soc is None or batched.min_soc < min_soc):
             min_soc = batched.min_soc
+    end_s = t_arr[-1] if n else 0.0
     while pending:
+        end_s = pending[0][0]
         complete(heappop(pending))
+    if scaling is not None:
+        scaling.advance(end_s)
     wall = time.perf_counter() - w0
     return RunRecord(tier_out, lat_out, met_out, failed_out, energy_out, carbon_out, dec_out,
                      None if min_soc is None else float(min_soc), wall, refused_out, tenant_energy, soc_out,
-                     decisions, None if batched is None else batched.batch_sizes)
+                     decisions, None if batched is None else batched.batch_sizes,
+                     None if scaling is None else scaling.timelines(inp.models))
