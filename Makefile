@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install models run test test-unit test-integration test-e2e bench lint clean fuzz soak overload chaos
+.PHONY: install models run test test-unit test-integration test-e2e bench lint clean fuzz soak overload chaos autoscale
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -53,6 +53,9 @@ fuzz: models
 
 overload: models
 	PYTHONPATH=. $(BIN)/python -m bench.bench_overload $(if $(PEAK),--peak-rps $(PEAK))
+
+autoscale: models
+	PYTHONPATH=. $(BIN)/python -m bench.bench_autoscaling --fixed
 
 chaos: models
 	PYTHONPATH=. $(BIN)/python -m bench.bench_chaos
