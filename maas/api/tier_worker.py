@@ -179,39 +179,37 @@ class TierWorker:
             self.on_active(active)
 
     async def infer(self, inputs: dict[str, np.ndarray], compute_factor: float = 1.0) -> TierResult:
-        """Run one request; ``compute_factor`` is emulated device time over host time (>= 0)."""
+        """Run one request; ``compute_factor`` is emulated device time over host time (>= 0). ``ongoing`` counts it
+        until it returns (one coroutine, no inner call: this is every request's path)."""
         self.ongoing += 1
         try:
             if self._batcher is not None:
                 return await self._batcher.submit(inputs, compute_factor)
-            return await self._infer_alone(inputs, compute_factor)
+            t_arrive = self._perf()
+            await self._slots.acquire()
+            release_now = True
+            try:
+                queue_ms = (self._perf() - t_arrive) * 1e3
+                if self._pool is None:
+                    result = self._run(inputs, compute_factor, queue_ms)
+                else:
+                    running = asyncio.get_running_loop().run_in_executor(self._pool, self._run, inputs,
+                                                                         compute_factor, queue_ms)
+                    try:
+                        result = await asyncio.shield(running)
+                    except asyncio.CancelledError:  # the caller gave up: the slot stays taken until the thread is done
+                        release_now = False
+                        running.add_done_callback(self._release_after)
+                        raise
+                extra_ms = result.compute_ms - result.host_ms
+                if extra_ms > 0:
+                    await self._clock.sleep_s(extra_ms / 1e3)
+                return result
+            finally:
+                if release_now:
+                    self._slots.release()
         finally:
             self.ongoing -= 1
-
-    async def _infer_alone(self, inputs: dict[str, np.ndarray], compute_factor: float) -> TierResult:
-        t_arrive = self._perf()
-        await self._slots.acquire()
-        release_now = True
-        try:
-            queue_ms = (self._perf() - t_arrive) * 1e3
-            if self._pool is None:
-                result = self._run(inputs, compute_factor, queue_ms)
-            else:
-                running = asyncio.get_running_loop().run_in_executor(self._pool, self._run, inputs, compute_factor,
-                                                                     queue_ms)
-                try:
-                    result = await asyncio.shield(running)
-                except asyncio.CancelledError:  # the caller gave up: the slot stays taken until the thread is done
-                    release_now = False
-                    running.add_done_callback(self._release_after)
-                    raise
-            extra_ms = result.compute_ms - result.host_ms
-            if extra_ms > 0:
-                await self._clock.sleep_s(extra_ms / 1e3)
-            return result
-        finally:
-            if release_now:
-                self._slots.release()
 
     def _release_after(self, done: asyncio.Future) -> None:
         """Free the slot of an abandoned offloaded run once its thread is done (and consume its outcome)."""
